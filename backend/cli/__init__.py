@@ -1,0 +1,29 @@
+"""``python -m backend <command>``: each command lives in its own module and registers itself."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..models.errors import CheckpointError
+from . import convert, sample
+
+COMMANDS = (sample, convert)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m backend", description="PanoRig backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (CheckpointError, ValueError, RuntimeError) as exc:
+        # Expected user errors: one clear line, no traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,208 @@
+"""Loading and saving generators: official PanoHead snapshots and PanoRig's own format.
+
+PanoRig's format is one ``.safetensors`` file: the tensors by their state-dict names, and in the
+header metadata the JSON of ``GeneratorConfig`` — no pickle anywhere, memory-mapped on load.
+Official snapshots go through the restricted reader in ``official_pickle`` and are mapped class
+by class onto PanoRig's modules; nothing embedded in them is executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from ..devices import resolve_device
+from . import decoder, feature_grids, generator, stylegan2, superresolution
+from .config import GeneratorConfig
+from .errors import CheckpointError
+from .generator import TriGridGenerator
+from .official_pickle import OfficialSnapshot, is_official_snapshot, read_official_snapshot
+
+FORMAT_NAME = "panorig.generator"
+FORMAT_VERSION = "1"
+
+# Official class name -> PanoRig module class (None: stateless in PanoRig, nothing to map).
+_OFFICIAL_CLASSES: dict[str, type[nn.Module] | None] = {
+    "TriPlaneGenerator": generator.TriGridGenerator,
+    "Generator": stylegan2.Backbone,
+    "MappingNetwork": stylegan2.MappingNetwork,
+    "SynthesisNetwork": stylegan2.SynthesisNetwork,
+    "SynthesisBlock": stylegan2.SynthesisBlock,
+    "SynthesisBlockNoUp": stylegan2.SynthesisBlock,
+    "SynthesisLayer": stylegan2.SynthesisLayer,
+    "ToRGBLayer": stylegan2.ToRGBLayer,
+    "FullyConnectedLayer": stylegan2.FullyConnectedLayer,
+    "OSGDecoder": decoder.FeatureDecoder,
+    "Sequential": nn.Sequential,
+    "Softplus": nn.Softplus,
+    "ImportanceRenderer": None,
+    "MipRayMarcher2": None,
+    "RaySampler": None,
+    **{name: superresolution.SuperResolution for name in superresolution.SR_MODULES},
+}
+_STATELESS_PATHS = {"renderer", "renderer.ray_marcher", "ray_sampler"}
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> TriGridGenerator:
+    """Load an official PanoHead snapshot (.pkl) or a PanoRig checkpoint (.safetensors).
+
+    The generator is returned in eval mode with gradients disabled, on ``device``
+    ('auto' picks CUDA when available).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint not found: {path}.",
+            "Check the path; official PanoHead weights must be downloaded by you.",
+        )
+    target = resolve_device(device) if isinstance(device, str) else device
+    if is_official_snapshot(path):
+        G = generator_from_snapshot(read_official_snapshot(path))
+    else:
+        G = _load_panorig(path)
+    return G.to(target).eval().requires_grad_(False)
+
+
+def generator_from_snapshot(snapshot: OfficialSnapshot) -> TriGridGenerator:
+    """Build PanoRig's generator for an official snapshot and fill it with its tensors."""
+    root = snapshot.class_tree.get("")
+    if root != "TriPlaneGenerator" or "triplane_depth" not in snapshot.rendering_kwargs:
+        raise CheckpointError(
+            f"the snapshot holds a {root!r} generator without a tri-grid.",
+            "Only PanoHead tri-grid checkpoints are supported so far (EG3D tri-planes come later).",
+        )
+    axes = None if snapshot.plane_axes is None else snapshot.plane_axes.tolist()
+    config = GeneratorConfig.from_official(
+        snapshot.init_kwargs, snapshot.rendering_kwargs, snapshot.neural_rendering_resolution, axes
+    )
+    G = _build(config)
+    _check_classes(G, snapshot.class_tree)
+    _assign_tensors(G, snapshot.tensors, "the official snapshot")
+    return G
+
+
+def save_generator(G: TriGridGenerator, path: str | os.PathLike) -> Path:
+    """Write ``G`` in PanoRig's format (one .safetensors file with the JSON config inside)."""
+    path = Path(path)
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in G.state_dict().items()}
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "config": json.dumps(G.config.to_dict(), sort_keys=True),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Convert an official snapshot to PanoRig's format."""
+    src = Path(src)
+    if not src.is_file():
+        raise CheckpointError(f"checkpoint not found: {src}.", "Check the path.")
+    if not is_official_snapshot(src):
+        raise CheckpointError(
+            f"{src} is not an official PanoHead snapshot (.pkl).",
+            "Convert only the .pkl files PanoHead's training or PTI scripts write.",
+        )
+    return save_generator(generator_from_snapshot(read_official_snapshot(src)), dst)
+
+
+def _build(config: GeneratorConfig) -> TriGridGenerator:
+    try:
+        return config.build()
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(
+            f"the generator configuration cannot be built: {exc}.",
+            "The checkpoint is not a supported PanoHead model.",
+        ) from exc
+
+
+def _load_panorig(path: Path) -> TriGridGenerator:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} is neither an official PanoHead snapshot nor a readable PanoRig checkpoint "
+            f"({exc}).",
+            "Give a PanoHead .pkl or a .safetensors written by 'python -m backend convert'.",
+        ) from exc
+    if meta.get("format") != FORMAT_NAME:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a PanoRig generator checkpoint.",
+            "Convert official weights with 'python -m backend convert'.",
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} uses PanoRig checkpoint format {meta.get('format_version')!r}; "
+            f"this PanoRig reads {FORMAT_VERSION!r}.",
+            "Update PanoRig or convert the original checkpoint again.",
+        )
+    try:
+        config = GeneratorConfig.from_dict(json.loads(meta["config"]))
+    except (KeyError, json.JSONDecodeError, TypeError) as exc:
+        raise CheckpointError(f"{path} has a damaged configuration ({exc!r}).", "Convert again.") from exc
+    G = _build(config)
+    _assign_tensors(G, tensors, str(path))
+    return G
+
+
+def _check_classes(G: TriGridGenerator, class_tree: dict[str, str]) -> None:
+    for module_path, class_name in class_tree.items():
+        if class_name not in _OFFICIAL_CLASSES:
+            raise CheckpointError(
+                f"unknown module class {class_name!r} at {module_path or '<root>'}.",
+                "The snapshot is not a PanoHead generator PanoRig knows how to load.",
+            )
+        expected = _OFFICIAL_CLASSES[class_name]
+        if expected is None:
+            if module_path not in _STATELESS_PATHS:
+                raise CheckpointError(f"unexpected {class_name} at {module_path}.", "")
+            continue
+        try:
+            ours = G.get_submodule(module_path)
+        except AttributeError as exc:
+            raise CheckpointError(
+                f"the snapshot has a {class_name} at {module_path} that its configuration does "
+                "not explain.",
+                "The snapshot is not a standard PanoHead generator.",
+            ) from exc
+        if not isinstance(ours, expected):
+            raise CheckpointError(
+                f"{module_path or '<root>'} is a {class_name} in the snapshot but the configuration "
+                f"builds a {type(ours).__name__}.",
+                "The snapshot is not a standard PanoHead generator.",
+            )
+
+
+def _assign_tensors(G: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Copy ``tensors`` into ``G``; any missing, extra or mis-shaped tensor is a clear error."""
+    expected = G.state_dict()
+    missing = [k for k in expected if k not in tensors]
+    extra = [k for k in tensors if k not in expected]
+    wrong = [
+        f"{k} {list(tensors[k].shape)} (needs {list(v.shape)})"
+        for k, v in expected.items()
+        if k in tensors and tensors[k].shape != v.shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+    if extra:
+        problems.append(f"{len(extra)} unexpected (e.g. {', '.join(extra[:3])})")
+    if wrong:
+        problems.append(f"{len(wrong)} with the wrong shape (e.g. {'; '.join(wrong[:3])})")
+    if problems:
+        raise CheckpointError(
+            f"the tensors in {source} do not match its configuration: {', '.join(problems)}.",
+            "The file is damaged or was edited; use the original checkpoint.",
+        )
+    G.load_state_dict({k: tensors[k].to(torch.float32) for k in expected})

@@ -1,0 +1,153 @@
+"""Configuration of a tri-grid head generator: a plain dataclass that builds the model.
+
+``GeneratorConfig.from_official`` reads the constructor kwargs and runtime attributes of an
+official PanoHead/EG3D snapshot; ``to_dict``/``from_dict`` give PanoRig's JSON form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import CheckpointError
+
+if TYPE_CHECKING:
+    from .generator import TriGridGenerator
+
+SR_PREFIX = "training.superresolution."
+
+
+@dataclass
+class GeneratorConfig:
+    """Everything needed to build a generator; defaults are the PanoHead release."""
+
+    z_dim: int = 512
+    c_dim: int = 25
+    w_dim: int = 512
+    img_resolution: int = 512
+    # mapping network
+    mapping_layers: int = 2
+    mapping_layer_features: int | None = None
+    # StyleGAN2 backbone producing the tri-grid
+    channel_base: int = 32768
+    channel_max: int = 512
+    num_fp16_res: int = 0
+    conv_clamp: float | None = None
+    grid_size: int = 256
+    grid_depth: int = 3
+    plane_axes: list[list[list[float]]] | None = None  # None = PanoHead's tri-grid axes
+    # decoder and images
+    decoder_activation: str = "none"
+    decoder_lr_mul: float = 1.0
+    use_torgb_raw: bool = True
+    use_background: bool = True
+    superresolution: str | None = "SuperresolutionHybrid8XDC"
+    sr_num_fp16_res: int = 4
+    sr_antialias: bool = True
+    superresolution_noise_mode: str = "none"
+    neural_rendering_resolution: int = 64
+    # conditioning
+    c_scale: float = 1.0
+    c_gen_conditioning_zero: bool = False
+    # rendering
+    ray_start: float = 2.25
+    ray_end: float = 3.3
+    depth_resolution: int = 48
+    depth_resolution_importance: int = 48
+    box_warp: float = 1.0
+    triplane_crop: float = 0.1
+    density_noise: float = 0.0
+    avg_camera_radius: float = 2.7
+    avg_camera_pivot: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.2])
+
+    def build(self) -> TriGridGenerator:
+        from .generator import TriGridGenerator
+
+        return TriGridGenerator(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise CheckpointError(
+                f"unknown generator config keys {unknown}.",
+                "The checkpoint was written by a newer PanoRig; update PanoRig.",
+            )
+        return cls(**data)
+
+    @classmethod
+    def from_official(
+        cls,
+        init_kwargs: dict[str, Any],
+        rendering_kwargs: dict[str, Any],
+        neural_rendering_resolution: int,
+        plane_axes: list | None = None,
+    ) -> GeneratorConfig:
+        """Config of an official snapshot; runtime ``rendering_kwargs`` win over the init copy."""
+        rk = rendering_kwargs
+        mk = dict(init_kwargs.get("mapping_kwargs") or {})
+        unsupported = set(mk) - {"num_layers", "layer_features"}
+        if unsupported:
+            raise CheckpointError(
+                f"mapping options {sorted(unsupported)} are not supported.",
+                "Only PanoHead/EG3D checkpoints with the standard mapping network can be loaded.",
+            )
+        if init_kwargs.get("architecture", "skip") != "skip":
+            raise CheckpointError(
+                f"backbone architecture {init_kwargs['architecture']!r} is not supported.",
+                "Only 'skip' backbones (as in PanoHead and EG3D) can be loaded.",
+            )
+        if rk.get("ray_start") == "auto" or rk.get("disparity_space_sampling"):
+            raise CheckpointError(
+                "automatic ray bounds and disparity-space sampling are not supported.",
+                "Use a head checkpoint (PanoHead or EG3D FFHQ), not a ShapeNet one.",
+            )
+        if rk.get("clamp_mode", "softplus") != "softplus":
+            raise CheckpointError(f"clamp_mode {rk['clamp_mode']!r} is not supported.", "")
+        sr = rk.get("superresolution_module")
+        sr_name = sr[len(SR_PREFIX):] if isinstance(sr, str) and sr.startswith(SR_PREFIX) else sr
+        try:
+            return cls(
+                z_dim=int(init_kwargs["z_dim"]),
+                c_dim=int(init_kwargs["c_dim"]),
+                w_dim=int(init_kwargs["w_dim"]),
+                img_resolution=int(init_kwargs["img_resolution"]),
+                mapping_layers=int(mk.get("num_layers", 8)),
+                mapping_layer_features=mk.get("layer_features"),
+                channel_base=int(init_kwargs.get("channel_base", 32768)),
+                channel_max=int(init_kwargs.get("channel_max", 512)),
+                num_fp16_res=int(init_kwargs.get("num_fp16_res", 0)),
+                conv_clamp=init_kwargs.get("conv_clamp"),
+                grid_size=int(rk["triplane_size"]),
+                grid_depth=int(rk.get("triplane_depth", 1)),
+                plane_axes=plane_axes,
+                decoder_activation=rk.get("decoder_activation", "sigmoid"),
+                decoder_lr_mul=float(rk.get("decoder_lr_mul", 1.0)),
+                use_torgb_raw=bool(rk.get("use_torgb_raw", False)),
+                use_background=bool(rk.get("use_background", False)),
+                superresolution=sr_name,
+                sr_num_fp16_res=int(init_kwargs.get("sr_num_fp16_res", 0)),
+                sr_antialias=bool(rk.get("sr_antialias", True)),
+                superresolution_noise_mode=rk.get("superresolution_noise_mode", "none"),
+                neural_rendering_resolution=int(neural_rendering_resolution),
+                c_scale=float(rk.get("c_scale", 0)),
+                c_gen_conditioning_zero=bool(rk.get("c_gen_conditioning_zero", False)),
+                ray_start=float(rk["ray_start"]),
+                ray_end=float(rk["ray_end"]),
+                depth_resolution=int(rk["depth_resolution"]),
+                depth_resolution_importance=int(rk.get("depth_resolution_importance", 0)),
+                box_warp=float(rk["box_warp"]),
+                density_noise=float(rk.get("density_noise", 0.0)),
+                avg_camera_radius=float(rk.get("avg_camera_radius", 2.7)),
+                avg_camera_pivot=[float(v) for v in rk.get("avg_camera_pivot", [0, 0, 0.2])],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"the checkpoint's generator configuration is incomplete or malformed ({exc!r}).",
+                "Use an unmodified PanoHead or EG3D snapshot.",
+            ) from exc

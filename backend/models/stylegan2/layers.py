@@ -1,0 +1,199 @@
+"""StyleGAN2 building blocks: equalised-lr linear layer, modulated convolution, synthesis and ToRGB layers.
+
+Parameters are stored unscaled and multiplied by their run-time gains, exactly as StyleGAN2
+stores them, so official weights load without conversion.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .resample import fir_filter, upsample_conv2d
+
+LRELU_GAIN = math.sqrt(2.0)
+
+
+def bias_act(
+    x: torch.Tensor,
+    bias: torch.Tensor | None,
+    activation: str = "linear",
+    gain: float | None = None,
+    clamp: float | None = None,
+) -> torch.Tensor:
+    """Add a per-channel bias (channel dim 1), apply the activation, scale by its gain, clamp."""
+    if bias is not None:
+        x = x + bias.reshape([1, -1] + [1] * (x.ndim - 2))
+    if activation == "lrelu":
+        x = F.leaky_relu(x, 0.2)
+        gain = LRELU_GAIN if gain is None else gain
+    elif activation == "relu":
+        x = F.relu(x)
+        gain = LRELU_GAIN if gain is None else gain
+    elif activation != "linear":
+        raise ValueError(f"unknown activation {activation!r}")
+    if gain is not None and gain != 1:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+class FullyConnectedLayer(nn.Module):
+    """Linear layer with equalised learning rate (weight gain lr/sqrt(in), bias gain lr)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        activation: str = "linear",
+        lr_multiplier: float = 1.0,
+        bias_init: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init)))
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias.to(x.dtype)
+        if self.bias_gain != 1:
+            b = b * self.bias_gain
+        if self.activation == "linear":
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return bias_act(x.matmul(w.t()), b, self.activation)
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    noise: torch.Tensor | None = None,
+    up: bool = False,
+    padding: int = 0,
+    resample_filter: torch.Tensor | None = None,
+    demodulate: bool = True,
+    fused: bool = True,
+) -> torch.Tensor:
+    """Per-sample modulated (and optionally demodulated) convolution.
+
+    ``fused`` runs one grouped convolution with per-sample weights; the unfused form scales the
+    activations instead. Both compute the same function.
+    """
+    batch = x.shape[0]
+    out_ch, in_ch, kh, kw = weight.shape
+    if x.dtype == torch.float16 and demodulate:
+        # Pre-normalise so the fp16 products below cannot overflow (demodulation undoes it).
+        weight = weight * (
+            1 / math.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True)
+        )
+        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
+
+    dcoefs = None
+    w = None
+    if demodulate or fused:
+        w = weight.unsqueeze(0) * styles.reshape(batch, 1, -1, 1, 1)
+    if demodulate:
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+
+    def conv(inp: torch.Tensor, wt: torch.Tensor, groups: int) -> torch.Tensor:
+        if up:
+            return upsample_conv2d(inp, wt, resample_filter, padding=padding, groups=groups)
+        return F.conv2d(inp, wt, padding=padding, groups=groups)
+
+    if not fused:
+        x = x * styles.to(x.dtype).reshape(batch, -1, 1, 1)
+        x = conv(x, weight.to(x.dtype), 1)
+        if dcoefs is not None:
+            x = x * dcoefs.to(x.dtype).reshape(batch, -1, 1, 1)
+        if noise is not None:
+            x = x + noise.to(x.dtype)
+        return x
+
+    if dcoefs is not None:
+        w = w * dcoefs.reshape(batch, -1, 1, 1, 1)
+    x = x.reshape(1, -1, *x.shape[2:])
+    x = conv(x, w.reshape(-1, in_ch, kh, kw).to(x.dtype), batch)
+    x = x.reshape(batch, -1, *x.shape[2:])
+    if noise is not None:
+        x = x + noise.to(x.dtype)
+    return x
+
+
+NOISE_MODES = ("const", "random", "none")
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 convolution with demodulation, optional 2x upsampling, noise, bias, lrelu."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        up: bool = False,
+        conv_clamp: float | None = None,
+        kernel_size: int = 3,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.resolution = resolution
+        self.up = up
+        self.conv_clamp = conv_clamp
+        self.padding = kernel_size // 2
+        self.register_buffer("resample_filter", fir_filter())
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.register_buffer("noise_const", torch.randn(resolution, resolution))
+        self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+
+    def forward(
+        self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", fused: bool = True
+    ) -> torch.Tensor:
+        styles = self.affine(w)
+        noise = None
+        if noise_mode == "random":
+            noise = torch.randn(
+                x.shape[0], 1, self.resolution, self.resolution, device=x.device
+            ) * self.noise_strength
+        elif noise_mode == "const":
+            noise = self.noise_const * self.noise_strength
+        x = modulated_conv2d(
+            x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
+            resample_filter=self.resample_filter, fused=fused,
+        )
+        return bias_act(x, self.bias.to(x.dtype), "lrelu", clamp=self.conv_clamp)
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1x1 convolution without demodulation (features -> image channels)."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None
+    ) -> None:
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = True) -> torch.Tensor:
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=fused)
+        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
