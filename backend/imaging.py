@@ -11,7 +11,7 @@ from PIL import Image
 
 
 def image_to_uint8(image: torch.Tensor) -> np.ndarray:
-    """[3, H, W] image in [-1, 1] -> [H, W, 3] uint8 (PanoHead's rounding: x*127.5 + 128, clamped)."""
+    """[3, H, W] image in [-1, 1] -> [H, W, 3] uint8 (x*127.5 + 128, clamped)."""
     return (image.permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
 
 

@@ -30,7 +30,9 @@ def parse_int_ranges(text: str) -> list[int]:
             else:
                 values.append(int(part))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a list of integers or ranges: {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"not a list of integers or ranges: {text!r}"
+            ) from None
     if not values:
         raise argparse.ArgumentTypeError("give at least one value")
     return values
@@ -40,12 +42,15 @@ def parse_floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of numbers: {text!r}"
+        ) from None
 
 
 def add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--checkpoint", required=True,
+        "--checkpoint",
+        required=True,
         help="official PanoHead .pkl, PanoRig .safetensors, or random:<preset> "
         f"(random weights, for testing; presets: {', '.join(PRESETS)})",
     )
@@ -54,7 +59,7 @@ def add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
 
 def open_generator(spec: str, device: str) -> TriGridGenerator:
     if spec.startswith(RANDOM_PREFIX):
-        name = spec[len(RANDOM_PREFIX):]
+        name = spec[len(RANDOM_PREFIX) :]
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
         torch.manual_seed(0)

@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_checkpoint_args(p)
     p.add_argument("--seeds", type=parse_int_ranges, default=[0], help="e.g. 0-3,7 (default 0)")
     p.add_argument(
-        "--yaw", type=parse_floats, default=[0.0],
+        "--yaw",
+        type=parse_floats,
+        default=[0.0],
         help="degrees, comma-separated; 0 = frontal, 90 = subject's left, 180 = back",
     )
     p.add_argument("--pitch", type=float, default=0.0, help="camera elevation in degrees")
@@ -27,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--focal", type=float, default=FOCAL, help="normalised focal length")
     p.add_argument("--noise-mode", choices=("const", "random", "none"), default="const")
     p.add_argument(
-        "--stochastic", action="store_true",
+        "--stochastic",
+        action="store_true",
         help="jitter ray samples like PanoHead's training renderer (default: deterministic)",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
@@ -56,8 +59,11 @@ def run(args: argparse.Namespace) -> int:
             grids = G.synthesize_grids(ws, args.noise_mode)
             current = seed
         out = G.synthesis(
-            ws, cameras[i : i + 1], noise_mode=args.noise_mode,
-            deterministic=not args.stochastic, grids=grids,
+            ws,
+            cameras[i : i + 1],
+            noise_mode=args.noise_mode,
+            deterministic=not args.stochastic,
+            grids=grids,
         )
         name = f"seed{seed:04d}_yaw{args.yaw[i]:+06.1f}"
         save_png(image_to_uint8(out["image"][0]), args.out / f"{name}.png")

@@ -1,7 +1,7 @@
 """Tri-grid head generators: PanoHead re-implemented, and safe checkpoint loading.
 
-    from backend.models import load_generator
-    G = load_generator("easy-khair-180-gpc0.8-trans10-025000.pkl", device="auto")
+from backend.models import load_generator
+G = load_generator("easy-khair-180-gpc0.8-trans10-025000.pkl", device="auto")
 """
 
 from .checkpoint import convert_checkpoint, generator_from_snapshot, load_generator, save_generator

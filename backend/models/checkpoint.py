@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..devices import resolve_device
-from . import decoder, feature_grids, generator, stylegan2, superresolution
+from . import decoder, generator, stylegan2, superresolution
 from .config import GeneratorConfig
 from .errors import CheckpointError
 from .generator import TriGridGenerator
@@ -90,7 +90,9 @@ def generator_from_snapshot(snapshot: OfficialSnapshot) -> TriGridGenerator:
 def save_generator(G: TriGridGenerator, path: str | os.PathLike) -> Path:
     """Write ``G`` in PanoRig's format (one .safetensors file with the JSON config inside)."""
     path = Path(path)
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in G.state_dict().items()}
+    tensors = {
+        k: v.detach().to("cpu", torch.float32).contiguous() for k, v in G.state_dict().items()
+    }
     metadata = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -149,7 +151,9 @@ def _load_panorig(path: Path) -> TriGridGenerator:
     try:
         config = GeneratorConfig.from_dict(json.loads(meta["config"]))
     except (KeyError, json.JSONDecodeError, TypeError) as exc:
-        raise CheckpointError(f"{path} has a damaged configuration ({exc!r}).", "Convert again.") from exc
+        raise CheckpointError(
+            f"{path} has a damaged configuration ({exc!r}).", "Convert again."
+        ) from exc
     G = _build(config)
     _assign_tensors(G, tensors, str(path))
     return G
@@ -177,8 +181,8 @@ def _check_classes(G: TriGridGenerator, class_tree: dict[str, str]) -> None:
             ) from exc
         if not isinstance(ours, expected):
             raise CheckpointError(
-                f"{module_path or '<root>'} is a {class_name} in the snapshot but the configuration "
-                f"builds a {type(ours).__name__}.",
+                f"{module_path or '<root>'} is a {class_name} in the snapshot but the "
+                f"configuration builds a {type(ours).__name__}.",
                 "The snapshot is not a standard PanoHead generator.",
             )
 

@@ -110,7 +110,7 @@ class GeneratorConfig:
         if rk.get("clamp_mode", "softplus") != "softplus":
             raise CheckpointError(f"clamp_mode {rk['clamp_mode']!r} is not supported.", "")
         sr = rk.get("superresolution_module")
-        sr_name = sr[len(SR_PREFIX):] if isinstance(sr, str) and sr.startswith(SR_PREFIX) else sr
+        sr_name = sr[len(SR_PREFIX) :] if isinstance(sr, str) and sr.startswith(SR_PREFIX) else sr
         try:
             return cls(
                 z_dim=int(init_kwargs["z_dim"]),

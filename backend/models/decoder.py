@@ -17,8 +17,12 @@ class FeatureDecoder(nn.Module):
     """
 
     def __init__(
-        self, in_features: int = 32, out_features: int = 32, hidden: int = 64,
-        activation: str = "none", lr_multiplier: float = 1.0,
+        self,
+        in_features: int = 32,
+        out_features: int = 32,
+        hidden: int = 64,
+        activation: str = "none",
+        lr_multiplier: float = 1.0,
     ) -> None:
         super().__init__()
         if activation not in ("none", "sigmoid", "lrelu"):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Plane axes of PanoHead's grids: XY with depth along Z, XZ with depth along Y, YZ with depth along X.
+# PanoHead's grids: XY with depth along Z, XZ with depth along Y, YZ with depth along X.
 TRIGRID_AXES = (
     ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
     ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
@@ -22,7 +22,10 @@ class TriGridSampler(nn.Module):
     """Trilinear sampling of three 32-channel grids of ``depth`` slices, averaged over the grids."""
 
     def __init__(
-        self, depth: int = 3, features: int = 32, box_warp: float = 1.0,
+        self,
+        depth: int = 3,
+        features: int = 32,
+        box_warp: float = 1.0,
         plane_axes: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
@@ -39,7 +42,7 @@ class TriGridSampler(nn.Module):
         return 3 * self.features * self.depth
 
     def grids(self, backbone_image: torch.Tensor) -> torch.Tensor:
-        """View the backbone output as [N, 3, features*depth, H, W] (channel = feature*depth + slice)."""
+        """Backbone output as [N, 3, features*depth, H, W] (channel = feature*depth + slice)."""
         n, _, h, w = backbone_image.shape
         return backbone_image.view(n, 3, self.features * self.depth, h, w)
 
@@ -50,10 +53,18 @@ class TriGridSampler(nn.Module):
         volumes = grids.reshape(n * planes, self.features, self.depth, h, w)
         q = (2.0 / self.box_warp) * points
         q = q.unsqueeze(1).expand(-1, planes, -1, -1).reshape(n * planes, m, 3)
-        inv = self.inverse_axes.to(q.dtype).unsqueeze(0).expand(n, -1, -1, -1).reshape(n * planes, 3, 3)
+        inv = (
+            self.inverse_axes.to(q.dtype)
+            .unsqueeze(0)
+            .expand(n, -1, -1, -1)
+            .reshape(n * planes, 3, 3)
+        )
         coords = torch.bmm(q, inv).reshape(n * planes, 1, 1, m, 3)
         out = F.grid_sample(
-            volumes, coords.to(volumes.dtype), mode="bilinear", padding_mode="zeros",
+            volumes,
+            coords.to(volumes.dtype),
+            mode="bilinear",
+            padding_mode="zeros",
             align_corners=False,
         )
         # [N*3, F, 1, 1, M] -> [N, 3, M, F], then the mean over the three grids.

@@ -45,15 +45,26 @@ class TriGridGenerator(nn.Module):
             )
         )
         self.backbone = Backbone(
-            cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.grid_size, self.grid_sampler.channels,
-            cfg.mapping_layers, cfg.mapping_layer_features, cfg.channel_base, cfg.channel_max,
-            cfg.num_fp16_res, cfg.conv_clamp,
+            cfg.z_dim,
+            cfg.c_dim,
+            cfg.w_dim,
+            cfg.grid_size,
+            self.grid_sampler.channels,
+            cfg.mapping_layers,
+            cfg.mapping_layer_features,
+            cfg.channel_base,
+            cfg.channel_max,
+            cfg.num_fp16_res,
+            cfg.conv_clamp,
         )
         self.num_ws = self.backbone.num_ws
         self.superresolution = (
             SuperResolution(
-                cfg.superresolution, FEATURES, use_fp16=cfg.sr_num_fp16_res > 0,
-                antialias=cfg.sr_antialias, w_dim=cfg.w_dim,
+                cfg.superresolution,
+                FEATURES,
+                use_fp16=cfg.sr_num_fp16_res > 0,
+                antialias=cfg.sr_antialias,
+                w_dim=cfg.w_dim,
             )
             if cfg.superresolution
             else None
@@ -69,16 +80,27 @@ class TriGridGenerator(nn.Module):
         )
         self.bcg_synthesis = (
             SynthesisNetwork(
-                cfg.w_dim, background_res, FEATURES, cfg.channel_base // 2, cfg.channel_max,
-                cfg.num_fp16_res, cfg.conv_clamp,
+                cfg.w_dim,
+                background_res,
+                FEATURES,
+                cfg.channel_base // 2,
+                cfg.channel_max,
+                cfg.num_fp16_res,
+                cfg.conv_clamp,
             )
             if cfg.use_background
             else None
         )
         # Camera self-adaptation: a small mapping network predicting a camera translation offset.
         self.t_mapping = MappingNetwork(
-            cfg.z_dim, cfg.c_dim, 3, num_ws=1, num_layers=cfg.mapping_layers,
-            layer_features=cfg.mapping_layer_features, lr_multiplier=1.0, last_activation="linear",
+            cfg.z_dim,
+            cfg.c_dim,
+            3,
+            num_ws=1,
+            num_layers=cfg.mapping_layers,
+            layer_features=cfg.mapping_layer_features,
+            lr_multiplier=1.0,
+            last_activation="linear",
         )
 
     # ----------------------------------------------------------------------------- conditioning
@@ -119,7 +141,7 @@ class TriGridGenerator(nn.Module):
         return self.grid_sampler.grids(self.backbone.synthesis(ws, noise_mode=noise_mode))
 
     def query(self, grids: torch.Tensor, points: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Raw decoder outputs at world ``points`` [N, M, 3]: {'sigma': [N,M,1], 'rgb': [N,M,32]}."""
+        """Raw decoder outputs at ``points`` [N, M, 3]: {'sigma': [N,M,1], 'rgb': [N,M,32]}."""
         return self.decoder(self.grid_sampler(grids, points))
 
     def sample_mixed(
@@ -170,7 +192,10 @@ class TriGridGenerator(nn.Module):
         if self.bcg_synthesis is not None:
             background = self.bcg_synthesis(_pad_ws(ws, self.bcg_synthesis.num_ws), noise_mode)
             background = F.interpolate(
-                background, size=(res, res), mode="bilinear", align_corners=False,
+                background,
+                size=(res, res),
+                mode="bilinear",
+                align_corners=False,
                 antialias=self.config.sr_antialias,
             )
             features = features + (1 - weight) * background

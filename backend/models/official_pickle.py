@@ -5,7 +5,8 @@ network module carries the Python source of its defining file, and a normal ``pi
 import or ``exec`` that code. This reader unpickles with an allow-list of the few globals such a
 snapshot uses, maps each onto an inert record of this module, parses the embedded tensor blobs by
 hand, and then walks the chosen network into plain tensors and attributes. Nothing found in the
-file is ever imported, executed or called. Layout facts: ``shared/research/panohead_pickle_format.md``.
+file is ever imported, executed or called. Layout facts:
+``shared/research/panohead_pickle_format.md``.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class OfficialSnapshot:
 # --- inert records produced by the allow-listed globals -------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+# Records compare by identity (eq=False): they only ever flow from the unpickler to the walk.
+@dataclass(frozen=True, slots=True, eq=False)
 class _Storage:
     """A storage's raw elements: a read-only numpy view into the pickled blob (not copied)."""
 
@@ -70,7 +72,7 @@ class _Storage:
     torch_dtype: torch.dtype
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _TensorRecord:
     """A tensor as a read-only numpy view; copied only if the chosen network needs it."""
 
@@ -87,7 +89,7 @@ class _TensorRecord:
         return tensor
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _PersistentModule:
     """What ``_reconstruct_persistent_obj`` would have rebuilt, minus the embedded source."""
 
@@ -107,8 +109,11 @@ class _ImportPathModule:
     __slots__ = ("state",)
     class_name = ""
 
-    def __init__(self) -> None:
-        self.state: dict = {}
+    def __new__(cls) -> _ImportPathModule:
+        # NEWOBJ creates instances without __init__; a module that never gets BUILD stays empty.
+        self = super().__new__(cls)
+        self.state = {}
+        return self
 
     def __setstate__(self, state: Any) -> None:
         if not isinstance(state, dict):
@@ -165,7 +170,10 @@ def _rebuild_tensor_v2(
     if not isinstance(storage, _Storage):
         raise CheckpointError("tensor data is not a storage blob.", _DAMAGED_HINT)
     if metadata:  # torch's extra tensor flags (conj/neg bits) would change the values
-        raise CheckpointError("tensor carries metadata this reader does not support.", "")
+        raise CheckpointError(
+            "tensor carries metadata this reader does not support.",
+            "the snapshot was written by a torch version PanoRig does not know.",
+        )
     if not (
         _is_index(storage_offset)
         and isinstance(size, tuple)
@@ -179,7 +187,7 @@ def _rebuild_tensor_v2(
         )
     length = storage.data.shape[0]
     numel = int(np.prod(size, dtype=object))
-    last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
+    last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
     # numel <= length caps the memory a tensor may claim to what the file really holds.
     if numel > length or (numel > 0 and last >= length) or storage_offset > length:
         raise CheckpointError(
@@ -409,14 +417,14 @@ def _is_bookkeeping(key: str) -> bool:
 
 def _plain(value: Any) -> Any:
     """Pickled attribute value -> plain Python (dicts, lists, tuples, numbers, tensors)."""
+    if isinstance(value, np.generic):  # first: np.float64 is also a float subclass
+        return value.item()
     if isinstance(value, (str, bytes, bool, int, float, type(None))):
         return value
     if isinstance(value, dict):  # also EasyDict and OrderedDict
         return {_plain(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return type(value)(_plain(v) for v in value)
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, _TensorRecord):
         return value.materialize()
     if isinstance(value, np.dtype):
@@ -437,7 +445,7 @@ def _module_state(node: Any, path: str) -> dict:
 
 def _entries(state: dict, key: str, path: str) -> dict:
     entries = state.get(key, {})
-    if not isinstance(entries, dict):
+    if not isinstance(entries, dict) or not all(isinstance(name, str) for name in entries):
         raise CheckpointError(f"module '{path or '<root>'}' has a malformed {key}.", _DAMAGED_HINT)
     return entries
 
@@ -535,10 +543,12 @@ def read_official_snapshot(
     walk = _Walk()
     try:
         walk.visit(root, "")
-    except RecursionError:
-        raise CheckpointError(f"the module tree of '{network}' is nested too deeply.", _DAMAGED_HINT)
-    state = root.state
-    init_args, init_kwargs = _plain(state.get("_init_args")), _plain(state.get("_init_kwargs"))
+        init_args = _plain(root.state.get("_init_args"))
+        init_kwargs = _plain(root.state.get("_init_kwargs"))
+    except RecursionError:  # a self-referencing or absurdly deep structure
+        raise CheckpointError(
+            f"the module tree of '{network}' is nested too deeply.", _DAMAGED_HINT
+        ) from None
     attrs = walk.module_attrs[""]
     rendering_kwargs = attrs.get("rendering_kwargs")
     resolution = attrs.get("neural_rendering_resolution")

@@ -66,7 +66,7 @@ def march(
 def sample_pdf(
     bins: torch.Tensor, weights: torch.Tensor, count: int, u: torch.Tensor, eps: float = 1e-5
 ) -> torch.Tensor:
-    """Inverse-CDF samples at quantiles ``u`` [R, count] of the piecewise-constant pdf ``weights``."""
+    """Inverse-CDF samples at quantiles ``u`` [R, count] of the piecewise-constant ``weights``."""
     n_rays, n_bins = weights.shape
     weights = weights + eps
     pdf = weights / weights.sum(-1, keepdim=True)
@@ -85,7 +85,7 @@ def sample_pdf(
 class ImportanceRenderer:
     """Renders a field along camera rays. ``deterministic`` removes all randomness:
 
-    coarse depths exactly linspace(ray_start, ray_end, S) and importance quantiles linspace(0, 1, S').
+    coarse depths exactly linspace(ray_start, ray_end, S), importance quantiles linspace(0, 1, S').
     Otherwise coarse depths are jittered and quantiles drawn uniformly, from ``generator`` if given.
     """
 
@@ -93,7 +93,11 @@ class ImportanceRenderer:
         self.settings = settings
 
     def _evaluate(
-        self, field: Field, origins: torch.Tensor, directions: torch.Tensor, depths: torch.Tensor,
+        self,
+        field: Field,
+        origins: torch.Tensor,
+        directions: torch.Tensor,
+        depths: torch.Tensor,
         generator: torch.Generator | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         n, r, s, _ = depths.shape
@@ -143,7 +147,10 @@ class ImportanceRenderer:
 
     @staticmethod
     def _importance_depths(
-        depths: torch.Tensor, weights: torch.Tensor, count: int, deterministic: bool,
+        depths: torch.Tensor,
+        weights: torch.Tensor,
+        count: int,
+        deterministic: bool,
         generator: torch.Generator | None,
     ) -> torch.Tensor:
         n, r, s, _ = depths.shape

@@ -29,7 +29,9 @@ SR_MODULES: dict[str, SRSpec] = {
     "SuperresolutionHybrid2X": SRSpec(64, 128, ((64, 128, False), (128, 64, True)), True, False),
     "SuperresolutionHybrid4X": SRSpec(128, 256, ((128, 128, False), (256, 64, True)), True, True),
     "SuperresolutionHybrid8X": SRSpec(128, 512, ((256, 128, True), (512, 64, True)), True, False),
-    "SuperresolutionHybrid8XDC": SRSpec(128, 512, ((256, 256, True), (512, 128, True)), False, False),
+    "SuperresolutionHybrid8XDC": SRSpec(
+        128, 512, ((256, 256, True), (512, 128, True)), False, False
+    ),
 }
 
 
@@ -37,12 +39,18 @@ class SuperResolution(nn.Module):
     """Upsamples the raw image and the feature image, then refines with two synthesis blocks."""
 
     def __init__(
-        self, name: str, channels: int = 32, use_fp16: bool = True, antialias: bool = True,
+        self,
+        name: str,
+        channels: int = 32,
+        use_fp16: bool = True,
+        antialias: bool = True,
         w_dim: int = 512,
     ) -> None:
         super().__init__()
         if name not in SR_MODULES:
-            raise ValueError(f"unknown super-resolution module {name!r}; known: {sorted(SR_MODULES)}")
+            raise ValueError(
+                f"unknown super-resolution module {name!r}; known: {sorted(SR_MODULES)}"
+            )
         spec = SR_MODULES[name]
         self.name = name
         self.spec = spec
@@ -51,7 +59,13 @@ class SuperResolution(nn.Module):
         in_ch = channels
         for idx, (res, out_ch, upsample) in enumerate(spec.blocks):
             block = SynthesisBlock(
-                in_ch, out_ch, w_dim, res, img_channels=3, upsample=upsample, use_fp16=use_fp16,
+                in_ch,
+                out_ch,
+                w_dim,
+                res,
+                img_channels=3,
+                upsample=upsample,
+                use_fp16=use_fp16,
                 conv_clamp=256 if use_fp16 else None,
             )
             setattr(self, f"block{idx}", block)
@@ -60,18 +74,27 @@ class SuperResolution(nn.Module):
             self.register_buffer("resample_filter", fir_filter())
 
     def forward(
-        self, rgb: torch.Tensor, x: torch.Tensor, ws: torch.Tensor, noise_mode: str = "none",
+        self,
+        rgb: torch.Tensor,
+        x: torch.Tensor,
+        ws: torch.Tensor,
+        noise_mode: str = "none",
         fused: bool = True,
     ) -> torch.Tensor:
         ws = ws[:, -1:].repeat(1, 3, 1)
         size = x.shape[-1]
         target = self.input_resolution
         if size != target and not (self.spec.resize_only_up and size > target):
+
             def resize(t: torch.Tensor) -> torch.Tensor:
                 return F.interpolate(
-                    t, size=(target, target), mode="bilinear", align_corners=False,
+                    t,
+                    size=(target, target),
+                    mode="bilinear",
+                    align_corners=False,
                     antialias=self.antialias,
                 )
+
             x, rgb = resize(x), resize(rgb)
         x, rgb = self.block0(x, rgb, ws, noise_mode=noise_mode, fused=fused)
         x, rgb = self.block1(x, rgb, ws, noise_mode=noise_mode, fused=fused)

@@ -1,4 +1,5 @@
-"""StyleGAN2 building blocks: equalised-lr linear layer, modulated convolution, synthesis and ToRGB layers.
+"""StyleGAN2 building blocks: equalised-lr linear layer, modulated convolution, synthesis
+and ToRGB layers.
 
 Parameters are stored unscaled and multiplied by their run-time gains, exactly as StyleGAN2
 stores them, so official weights load without conversion.
@@ -168,14 +169,21 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         noise = None
         if noise_mode == "random":
-            noise = torch.randn(
-                x.shape[0], 1, self.resolution, self.resolution, device=x.device
-            ) * self.noise_strength
+            noise = (
+                torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device)
+                * self.noise_strength
+            )
         elif noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         x = modulated_conv2d(
-            x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
-            resample_filter=self.resample_filter, fused=fused,
+            x,
+            self.weight,
+            styles,
+            noise=noise,
+            up=self.up,
+            padding=self.padding,
+            resample_filter=self.resample_filter,
+            fused=fused,
         )
         return bias_act(x, self.bias.to(x.dtype), "lrelu", clamp=self.conv_clamp)
 

@@ -13,14 +13,16 @@ import torch.nn.functional as F
 
 
 def fir_filter(taps: Sequence[float] = (1, 3, 3, 1)) -> torch.Tensor:
-    """Outer product of ``taps`` with itself, normalised to sum 1 (the stored ``resample_filter``)."""
+    """Outer product of ``taps`` with itself, normalised to sum 1 (``resample_filter``)."""
     f = torch.as_tensor(taps, dtype=torch.float32)
     f = torch.outer(f, f)
     return f / f.sum()
 
 
-def filter2d(x: torch.Tensor, f: torch.Tensor, pad: Sequence[int], gain: float = 1.0) -> torch.Tensor:
-    """Pad ``x`` by (left, right, top, bottom) (negative crops) and convolve each channel with ``f``."""
+def filter2d(
+    x: torch.Tensor, f: torch.Tensor, pad: Sequence[int], gain: float = 1.0
+) -> torch.Tensor:
+    """Pad ``x`` by (left, right, top, bottom), negative crops; convolve channels with ``f``."""
     channels = x.shape[1]
     x = F.pad(x, [max(p, 0) for p in pad])
     x = x[

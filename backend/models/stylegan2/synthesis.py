@@ -1,4 +1,4 @@
-"""StyleGAN2 synthesis network ('skip' architecture) and the backbone that pairs it with a mapping."""
+"""StyleGAN2 synthesis network ('skip' architecture) and the backbone pairing it with a mapping."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from .resample import fir_filter, upsample2d
 
 
 class SynthesisBlock(nn.Module):
-    """One resolution of a skip generator: (const | conv0) -> conv1 -> ToRGB, image upsampled + added.
+    """One resolution of a skip generator: (const | conv0) -> conv1 -> ToRGB added to the
+    upsampled image.
 
     ``upsample=False`` gives the variant whose input is already at ``resolution`` (the first block
     of the 2X/4X super-resolution modules).
@@ -42,7 +43,9 @@ class SynthesisBlock(nn.Module):
             self.conv0 = SynthesisLayer(
                 in_channels, out_channels, w_dim, resolution, up=upsample, conv_clamp=conv_clamp
             )
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
+        self.conv1 = SynthesisLayer(
+            out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp
+        )
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
         self.num_conv = 1 if in_channels == 0 else 2
         self.num_torgb = 1
@@ -86,7 +89,9 @@ class SynthesisNetwork(nn.Module):
     ) -> None:
         super().__init__()
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
-            raise ValueError(f"synthesis resolution must be a power of two >= 4, got {img_resolution}")
+            raise ValueError(
+                f"synthesis resolution must be a power of two >= 4, got {img_resolution}"
+            )
         log2 = int(math.log2(img_resolution))
         self.w_dim = w_dim
         self.img_resolution = img_resolution
@@ -109,7 +114,9 @@ class SynthesisNetwork(nn.Module):
             setattr(self, f"b{res}", block)
         self.num_ws += 1  # the last block's ToRGB
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const", fused: bool = True) -> torch.Tensor:
+    def forward(
+        self, ws: torch.Tensor, noise_mode: str = "const", fused: bool = True
+    ) -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(
                 f"expected ws of shape [batch, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}"

@@ -1,0 +1,158 @@
+"""Loading, saving and converting generator checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from backend.cameras import orbit_cameras
+from backend.models import (
+    CheckpointError,
+    convert_checkpoint,
+    generator_from_snapshot,
+    load_generator,
+    save_generator,
+)
+from backend.models.official_pickle import read_official_snapshot
+from backend.models.presets import tiny
+
+
+@pytest.fixture(scope="module")
+def tiny_pkl(shared_dir):
+    return shared_dir / "fixtures" / "panohead_tiny" / "G_tiny.pkl"
+
+
+def _render(G):
+    z = torch.from_numpy(np.random.RandomState(3).randn(2, G.z_dim)).float()
+    with torch.no_grad():
+        return G(z, orbit_cameras([0.0, 135.0], 10.0), truncation_psi=0.7, deterministic=True)
+
+
+def test_convert_round_trip_renders_identically(tiny_pkl, tmp_path):
+    original = load_generator(tiny_pkl)
+    out = convert_checkpoint(tiny_pkl, tmp_path / "tiny.safetensors")
+    converted = load_generator(out)
+    assert converted.config == original.config
+    a, b = _render(original), _render(converted)
+    for key in ("image", "image_raw", "image_depth", "image_mask", "delta_c"):
+        assert torch.equal(a[key], b[key]), key
+    # Loading ours does not go through pickle at all: the file is plain safetensors.
+    assert out.read_bytes()[8:9] == b"{"
+
+
+def test_saved_config_is_json_in_the_header(tmp_path):
+    torch.manual_seed(0)
+    G = tiny().build()
+    path = save_generator(G, tmp_path / "g.safetensors")
+    header_len = int.from_bytes(path.read_bytes()[:8], "little")
+    header = json.loads(path.read_bytes()[8 : 8 + header_len])
+    config = json.loads(header["__metadata__"]["config"])
+    assert config["grid_size"] == 64 and config["superresolution"] == "SuperresolutionHybrid2X"
+    again = load_generator(path)
+    for (k, v), (k2, v2) in zip(G.state_dict().items(), again.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(v, v2)
+
+
+def test_loaded_generator_is_frozen_and_in_eval(tiny_pkl):
+    G = load_generator(tiny_pkl)
+    assert not G.training
+    assert not any(p.requires_grad for p in G.parameters())
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_generator(tmp_path / "nope.pkl")
+
+
+def test_unknown_file_is_refused(tmp_path):
+    path = tmp_path / "random.bin"
+    path.write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match="neither an official PanoHead snapshot"):
+        load_generator(path)
+
+
+def test_foreign_safetensors_is_refused(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(3)}, str(path))
+    with pytest.raises(CheckpointError, match="not a PanoRig generator"):
+        load_generator(path)
+
+
+def test_own_format_with_mismatched_tensor_is_refused(tmp_path):
+    torch.manual_seed(0)
+    G = tiny().build()
+    tensors = {k: v.contiguous() for k, v in G.state_dict().items()}
+    tensors["decoder.net.0.weight"] = torch.zeros(64, 16)
+    del tensors["torgb.bias"]
+    meta = {
+        "format": "panorig.generator",
+        "format_version": "1",
+        "config": json.dumps(G.config.to_dict()),
+    }
+    path = tmp_path / "bad.safetensors"
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(CheckpointError) as err:
+        load_generator(path)
+    text = str(err.value)
+    assert "decoder.net.0.weight [64, 16] (needs [64, 32])" in text
+    assert "torgb.bias" in text and "1 missing" in text
+
+
+def test_newer_format_version_is_refused(tmp_path):
+    torch.manual_seed(0)
+    G = tiny().build()
+    path = tmp_path / "future.safetensors"
+    save_file(
+        {k: v.contiguous() for k, v in G.state_dict().items()},
+        str(path),
+        metadata={"format": "panorig.generator", "format_version": "99", "config": "{}"},
+    )
+    with pytest.raises(CheckpointError, match="format '99'"):
+        load_generator(path)
+
+
+def test_official_snapshot_with_mismatched_tensors_is_refused(tiny_pkl):
+    snap = read_official_snapshot(tiny_pkl)
+    tensors = dict(snap.tensors)
+    tensors["backbone.mapping.fc0.weight"] = torch.zeros(32, 100)
+    tensors["extra.weight"] = torch.zeros(1)
+    bad = dataclasses.replace(snap, tensors=tensors)
+    with pytest.raises(CheckpointError) as err:
+        generator_from_snapshot(bad)
+    assert "backbone.mapping.fc0.weight [32, 100] (needs [32, 1024])" in str(err.value)
+    assert "1 unexpected (e.g. extra.weight)" in str(err.value)
+
+
+def test_official_snapshot_with_unknown_module_class_is_refused(tiny_pkl):
+    snap = read_official_snapshot(tiny_pkl)
+    tree = dict(snap.class_tree)
+    tree["decoder"] = "FancyDecoder"
+    with pytest.raises(CheckpointError, match="unknown module class 'FancyDecoder' at decoder"):
+        generator_from_snapshot(dataclasses.replace(snap, class_tree=tree))
+    tree = dict(snap.class_tree)
+    tree["decoder"] = "ToRGBLayer"
+    with pytest.raises(CheckpointError, match="decoder is a ToRGBLayer in the snapshot"):
+        generator_from_snapshot(dataclasses.replace(snap, class_tree=tree))
+
+
+def test_runtime_rendering_kwargs_win_over_init_kwargs(tiny_pkl):
+    """PTI-finetuned snapshots carry e.g. ray_start 2.35 in the object, not in _init_kwargs."""
+    snap = read_official_snapshot(tiny_pkl)
+    rk = dict(snap.rendering_kwargs, ray_start=2.35)
+    G = generator_from_snapshot(
+        dataclasses.replace(snap, rendering_kwargs=rk, neural_rendering_resolution=32)
+    )
+    assert G.config.ray_start == 2.35 and G.renderer.settings.ray_start == 2.35
+    assert G.neural_rendering_resolution == 32
+    assert snap.init_kwargs["rendering_kwargs"]["ray_start"] == 2.25
+
+
+def test_eg3d_snapshot_is_refused_for_now(shared_dir):
+    snap = read_official_snapshot(shared_dir / "fixtures" / "eg3d_tiny" / "G_tiny.pkl")
+    with pytest.raises(CheckpointError, match="Only PanoHead tri-grid checkpoints"):
+        generator_from_snapshot(snap)
