@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickletools
 
 import numpy as np
 import pytest
@@ -156,3 +157,37 @@ def test_eg3d_snapshot_is_refused_for_now(shared_dir):
     snap = read_official_snapshot(shared_dir / "fixtures" / "eg3d_tiny" / "G_tiny.pkl")
     with pytest.raises(CheckpointError, match="Only PanoHead tri-grid checkpoints"):
         generator_from_snapshot(snap)
+
+
+def _patch_int_setting(data: bytes, key: str, old: int, new: int) -> bytes:
+    """Change every ``key: old`` pair in a pickle stream (literal or memo-referenced key)."""
+    ops = list(pickletools.genops(data))
+    memo_of_key, memo_count, patches = None, 0, []
+    for idx, (op, arg, _pos) in enumerate(ops):
+        if op.name == "MEMOIZE":
+            if ops[idx - 1][0].name.endswith("UNICODE") and ops[idx - 1][1] == key:
+                memo_of_key = memo_count
+            memo_count += 1
+        is_key = (op.name.endswith("UNICODE") and arg == key) or (
+            op.name in ("BINGET", "LONG_BINGET") and arg == memo_of_key
+        )
+        if is_key:
+            nxt = ops[idx + 2] if ops[idx + 1][0].name == "MEMOIZE" else ops[idx + 1]
+            if nxt[0].name == "BININT1" and nxt[1] == old:
+                patches.append(nxt[2] + 1)
+    assert patches, f"{key} not found"
+    out = bytearray(data)
+    for at in patches:
+        out[at] = new
+    return bytes(out)
+
+
+def test_official_file_whose_tensors_do_not_match_its_configuration(tiny_pkl, tmp_path):
+    """A snapshot claiming 2 depth slices per grid while holding tensors made for 3."""
+    bad = tmp_path / "depth2.pkl"
+    bad.write_bytes(_patch_int_setting(tiny_pkl.read_bytes(), "triplane_depth", 3, 2))
+    with pytest.raises(CheckpointError) as err:
+        load_generator(bad)
+    assert "do not match its configuration" in str(err.value)
+    assert "6 with the wrong shape" in str(err.value)
+    assert "torgb.weight [288, 16, 1, 1] (needs [192, 16, 1, 1])" in str(err.value)
