@@ -199,10 +199,7 @@ class TriGridGenerator(nn.Module):
                 antialias=self.config.sr_antialias,
             )
             features = features + (1 - weight) * background
-        if self.torgb is not None:
-            raw = self.torgb(features, ws[:, -1], fused=False).to(torch.float32)
-        else:
-            raw = features[:, :3]
+        raw = self.raw_rgb(features, ws)
         if self.superresolution is not None:
             image = self.superresolution(
                 raw, features, ws, noise_mode=self.config.superresolution_noise_mode
@@ -216,6 +213,16 @@ class TriGridGenerator(nn.Module):
             "image_mask": weight * (1 + 2 * 0.001) - 0.001,
             "feature_image": features,
         }
+
+    def raw_rgb(self, features: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
+        """The raw image's colour map: composited features [N, 32, H, W] -> [N, 3, H, W].
+
+        A per-pixel linear map (ToRGB modulated by the last w), so it also gives the colour of
+        single surface points when they are laid out as an image.
+        """
+        if self.torgb is None:
+            return features[:, :3]
+        return self.torgb(features, ws[:, -1], fused=False).to(torch.float32)
 
     def forward(
         self,
