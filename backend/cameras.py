@@ -93,3 +93,23 @@ def sampler_cameras(
 def conditioning_camera(batch: int = 1, focal: float = FOCAL) -> torch.Tensor:
     """The frontal label PanoHead conditions the mapping network on when sampling."""
     return orbit_cameras([0.0] * batch, 0.0, focal=focal)
+
+
+def project(
+    points: torch.Tensor, label: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Project world ``points`` [M, 3] through one camera ``label`` [25].
+
+    Returns (normalised image coordinates [M, 2] with (0, 0) the top-left corner and (1, 1) the
+    bottom-right, distance from the camera centre [M] (what the renderer's depth measures),
+    and a mask of points in front of the camera).
+    """
+    cam2world = label[:16].reshape(4, 4).to(points.dtype)
+    k = label[16:25].reshape(3, 3).to(points.dtype)
+    origin = cam2world[:3, 3]
+    local = (points - origin) @ cam2world[:3, :3]  # world -> camera axes (rotation transpose)
+    z = local[:, 2]
+    safe_z = torch.where(z.abs() < 1e-9, torch.full_like(z, 1e-9), z)
+    x = k[0, 0] * local[:, 0] / safe_z + k[0, 1] * local[:, 1] / safe_z + k[0, 2]
+    y = k[1, 1] * local[:, 1] / safe_z + k[1, 2]
+    return torch.stack((x, y), dim=-1), (points - origin).norm(dim=-1), z > 1e-6

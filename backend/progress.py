@@ -6,6 +6,7 @@ bar; the service (later) into progress messages, and raises from it to cancel a 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -37,3 +38,21 @@ def progress_bar(description: str) -> Iterator[Progress]:
             bar.refresh()
 
         yield update
+
+
+def stage_timer(progress: Progress | None, times: dict[str, float]) -> Progress:
+    """Wrap ``progress`` to add up in ``times`` the wall time spent in each stage.
+
+    Stage names are grouped up to " (" so that "density (level 2/3)" counts as "density".
+    """
+    state: dict = {"stage": None, "since": time.perf_counter()}
+
+    def update(fraction: float, stage: str) -> None:
+        now = time.perf_counter()
+        if state["stage"] is not None:
+            times[state["stage"]] = times.get(state["stage"], 0.0) + now - state["since"]
+        state["stage"], state["since"] = stage.split(" (")[0], now
+        if progress is not None:
+            progress(fraction, stage)
+
+    return update

@@ -13,7 +13,7 @@ from PIL import Image
 
 from backend.cli import main
 from backend.cli.common import parse_int_ranges
-from backend.cli.sample import seed_latent
+from backend.sampling import seed_latent
 
 ROOT = Path(__file__).resolve().parents[1]
 

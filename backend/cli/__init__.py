@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from ..models.errors import CheckpointError
-from . import convert, sample
+from . import convert, mesh, sample
 
-COMMANDS = (sample, convert)
+COMMANDS = (sample, mesh, convert)
 
 
 def build_parser() -> argparse.ArgumentParser:

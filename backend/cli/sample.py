@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..cameras import FOCAL, RADIUS, conditioning_camera, orbit_cameras
+from ..cameras import FOCAL, RADIUS, orbit_cameras
 from ..imaging import image_to_uint8, mask_to_uint8, save_png
+from ..sampling import seed_ws
 from .common import add_checkpoint_args, open_generator, parse_floats, parse_int_ranges
 
 
@@ -37,16 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def seed_latent(seed: int, z_dim: int) -> torch.Tensor:
-    """The latent PanoHead's own scripts use for a seed (numpy RandomState normal draws)."""
-    return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim)).float()
-
-
 @torch.no_grad()
 def run(args: argparse.Namespace) -> int:
     G = open_generator(args.checkpoint, args.device)
     device = next(G.parameters()).device
-    cond = conditioning_camera(focal=args.focal).to(device)
     cameras = orbit_cameras(args.yaw, args.pitch, RADIUS, focal=args.focal).to(device)
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [(seed, i) for seed in args.seeds for i in range(len(args.yaw))]
@@ -54,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
     current = None
     for seed, i in tqdm(jobs, desc="rendering", unit="view"):
         if seed != current:
-            z = seed_latent(seed, G.z_dim).to(device)
-            ws = G.mapping(z, cond, truncation_psi=args.psi)
+            ws = seed_ws(G, seed, args.psi)
             grids = G.synthesize_grids(ws, args.noise_mode)
             current = seed
         out = G.synthesis(

@@ -81,5 +81,5 @@ def extract_mesh(
     vertices, faces = marching_cubes(grid, level)
     report(progress, 0.85, "clean-up")
     mesh = clean_mesh(vertices, faces, min_component, smooth_iterations, target_faces)
-    report(progress, 1.0, "mesh done")
+    report(progress, 1.0, "clean-up")
     return mesh
