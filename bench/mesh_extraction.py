@@ -33,6 +33,7 @@ from backend.geometry import (  # noqa: E402
     density_field,
     marching_cubes,
 )
+from backend.geometry.density_grid import EMPTY  # noqa: E402
 from backend.models import load_generator  # noqa: E402
 from backend.models.presets import release  # noqa: E402
 from backend.progress import stage_timer  # noqa: E402
@@ -76,7 +77,8 @@ def main() -> None:
     with torch.no_grad():
         field = density_field(G, ws)
     if args.level == "auto" and args.source != "analytic":
-        level = float(np.median(dense_grid(field, 32, region=region).values))
+        values = dense_grid(field, 32, region=region).values
+        level = float(np.median(values[values > EMPTY]))  # trimmed points are not the field
     else:
         level = 10.0 if args.level == "auto" else float(args.level)
     print(f"source {args.source}, iso level {level:.3f}, threads {torch.get_num_threads()}")

@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from ..models.errors import CheckpointError
-from . import convert, mesh, sample
+from . import convert, mesh, sample, serve
 
-COMMANDS = (sample, mesh, convert)
+COMMANDS = (sample, mesh, convert, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from ..devices import resolve_device
-from ..models import TriGridGenerator, load_generator
 from ..models.presets import PRESETS
-
-RANDOM_PREFIX = "random:"
 
 
 def parse_int_ranges(text: str) -> list[int]:
@@ -55,14 +49,3 @@ def add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
         f"(random weights, for testing; presets: {', '.join(PRESETS)})",
     )
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
-
-
-def open_generator(spec: str, device: str) -> TriGridGenerator:
-    if spec.startswith(RANDOM_PREFIX):
-        name = spec[len(RANDOM_PREFIX) :]
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-        torch.manual_seed(0)
-        G = PRESETS[name]().build()
-        return G.to(resolve_device(device)).eval().requires_grad_(False)
-    return load_generator(spec, device=device)

@@ -10,10 +10,11 @@ import torch
 from ..export import FORMATS, export_mesh
 from ..geometry import PANOHEAD_LEVEL, GridRegion, extract_mesh
 from ..geometry.density_grid import PANOHEAD_BORDER
+from ..models import open_generator
 from ..progress import progress_bar, scaled, stage_timer
 from ..sampling import seed_ws
 from ..texture import DEFAULT_VIEWS, bake_texture
-from .common import add_checkpoint_args, open_generator
+from .common import add_checkpoint_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:

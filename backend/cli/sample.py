@@ -10,8 +10,9 @@ from tqdm import tqdm
 
 from ..cameras import FOCAL, RADIUS, orbit_cameras
 from ..imaging import image_to_uint8, mask_to_uint8, save_png
+from ..models import open_generator
 from ..sampling import seed_ws
-from .common import add_checkpoint_args, open_generator, parse_floats, parse_int_ranges
+from .common import add_checkpoint_args, parse_floats, parse_int_ranges
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,7 +4,13 @@ from backend.models import load_generator
 G = load_generator("easy-khair-180-gpc0.8-trans10-025000.pkl", device="auto")
 """
 
-from .checkpoint import convert_checkpoint, generator_from_snapshot, load_generator, save_generator
+from .checkpoint import (
+    convert_checkpoint,
+    generator_from_snapshot,
+    load_generator,
+    open_generator,
+    save_generator,
+)
 from .config import GeneratorConfig
 from .errors import CheckpointError, UnsafeCheckpointError
 from .generator import TriGridGenerator
@@ -17,5 +23,6 @@ __all__ = [
     "convert_checkpoint",
     "generator_from_snapshot",
     "load_generator",
+    "open_generator",
     "save_generator",
 ]

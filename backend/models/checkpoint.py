@@ -23,8 +23,10 @@ from .config import GeneratorConfig
 from .errors import CheckpointError
 from .generator import TriGridGenerator
 from .official_pickle import OfficialSnapshot, is_official_snapshot, read_official_snapshot
+from .presets import PRESETS
 
 FORMAT_NAME = "panorig.generator"
+RANDOM_PREFIX = "random:"
 FORMAT_VERSION = "1"
 
 # Official class name -> PanoRig module class (None: stateless in PanoRig, nothing to map).
@@ -67,6 +69,22 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     else:
         G = _load_panorig(path)
     return G.to(target).eval().requires_grad_(False)
+
+
+def open_generator(spec: str, device: str | torch.device = "cpu") -> TriGridGenerator:
+    """A generator by checkpoint spec: a file path, or ``random:<preset>`` (random weights,
+    seeded, for tests and benchmarks; presets in ``presets.PRESETS``)."""
+    if spec.startswith(RANDOM_PREFIX):
+        name = spec[len(RANDOM_PREFIX) :]
+        if name not in PRESETS:
+            raise CheckpointError(
+                f"unknown preset {name!r}.", f"Choose one of {', '.join(PRESETS)}."
+            )
+        torch.manual_seed(0)
+        G = PRESETS[name]().build()
+        target = resolve_device(device) if isinstance(device, str) else device
+        return G.to(target).eval().requires_grad_(False)
+    return load_generator(spec, device=device)
 
 
 def generator_from_snapshot(snapshot: OfficialSnapshot) -> TriGridGenerator:

@@ -1,0 +1,40 @@
+"""``serve``: run the backend service; ``keys``: make CURVE keys for remote use."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..service import make_keys, serve
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the backend service for the Blender add-on")
+    p.add_argument("--bind", default="tcp://127.0.0.1:5577", help="ZeroMQ address to listen on")
+    p.add_argument("--checkpoint", default=None, help="default generator checkpoint")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda")
+    p.add_argument("--curve-keys", default=None, help="folder made by 'python -m backend keys'")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback address without CURVE keys (prints a warning)",
+    )
+    p.set_defaults(run=run_serve)
+
+    k = sub.add_parser("keys", help="create CURVE key pairs for a remote backend")
+    k.add_argument("directory", help="folder to write the keys into")
+    k.set_defaults(run=run_keys)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    serve(args.bind, args.checkpoint, args.device, args.curve_keys, args.insecure)
+    return 0
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    paths = make_keys(args.directory)
+    print(f"server keys: {paths['server_public']} (give the public key to clients)")
+    print(
+        f"client keys: {paths['client_secret']} (for the add-on), authorised in "
+        f"{paths['authorized']}"
+    )
+    return 0

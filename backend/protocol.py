@@ -1,0 +1,216 @@
+"""PanoRig's wire protocol between the Blender add-on (DEALER) and the backend (ROUTER).
+
+Standard library + numpy only: this file is copied into the add-on by ``build_addon.py`` and is
+the single definition of the messages on both sides. A message is a multipart ZeroMQ message:
+one UTF-8 JSON header, then one raw frame per array the header lists (dtype, shape, byte size).
+Nothing received is ever unpickled or evaluated; every header and frame is validated.
+
+Header fields: ``v`` (protocol version), ``kind``, ``job`` (job id), and per kind:
+- request: ``op``, ``params``;       accepted: ``op``;     cancel: (job only)
+- progress: ``fraction``, ``stage`` (+ optional array ``preview``, uint8 [H, W, 3]);
+- result: ``data`` (JSON values);     error: ``code``, ``message``, ``hint``;
+- ping / pong: ``data`` (e.g. server info in a pong).
+Arrays ride in ``arrays``: a list of {name, dtype, shape, nbytes}, in frame order.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+PROTOCOL_VERSION = 1
+KINDS = ("request", "accepted", "progress", "result", "error", "cancel", "ping", "pong")
+DTYPES = ("uint8", "int32", "uint32", "int64", "float32", "float64")
+MAX_HEADER_BYTES = 64 * 1024
+MAX_DIMS = 4
+MAX_REQUEST_BYTES = 64 * 2**20  # requests carry parameters and small images, never meshes
+MAX_REPLY_BYTES = 2 * 2**30  # a 4096^2 texture and a dense mesh fit easily
+
+
+class ProtocolError(ValueError):
+    """A message that breaks the protocol: machine-readable ``code``, ``hint`` says what to do."""
+
+    def __init__(self, code: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.code, self.message, self.hint = code, message, hint
+
+
+@dataclass
+class Message:
+    kind: str
+    job: str = ""
+    op: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    fraction: float = 0.0
+    stage: str = ""
+    code: str = ""
+    message: str = ""
+    hint: str = ""
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def request(op: str, params: dict[str, Any] | None = None, job: str | None = None) -> Message:
+    return Message("request", job=job or new_job_id(), op=op, params=dict(params or {}))
+
+
+def error(job: str, code: str, message: str, hint: str = "") -> Message:
+    return Message("error", job=job, code=code, message=message, hint=hint)
+
+
+def encode(msg: Message) -> list[bytes | memoryview]:
+    """Message -> frames [header, array frames...]; arrays are sent without copying."""
+    if msg.kind not in KINDS:
+        raise ProtocolError("bad_kind", f"unknown message kind {msg.kind!r}")
+    header: dict[str, Any] = {"v": PROTOCOL_VERSION, "kind": msg.kind, "job": msg.job}
+    if msg.kind == "request":
+        header.update(op=msg.op, params=msg.params)
+    elif msg.kind == "accepted":
+        header["op"] = msg.op
+    elif msg.kind == "progress":
+        header.update(fraction=float(msg.fraction), stage=msg.stage)
+    elif msg.kind == "error":
+        header.update(code=msg.code, message=msg.message, hint=msg.hint)
+    if msg.kind in ("result", "ping", "pong"):
+        header["data"] = msg.data
+    frames: list[bytes | memoryview] = []
+    specs = []
+    for name, array in msg.arrays.items():
+        array = np.ascontiguousarray(array)
+        if array.dtype.name not in DTYPES:
+            raise ProtocolError("bad_array", f"array {name!r} has unsupported dtype {array.dtype}")
+        array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+        specs.append(
+            {
+                "name": name,
+                "dtype": array.dtype.name,
+                "shape": list(array.shape),
+                "nbytes": array.nbytes,
+            }
+        )
+        frames.append(memoryview(array).cast("B"))
+    header["arrays"] = specs
+    data = json.dumps(header, allow_nan=False, separators=(",", ":")).encode()
+    if len(data) > MAX_HEADER_BYTES:
+        raise ProtocolError("too_large", f"message header of {len(data)} bytes is too large")
+    return [data, *frames]
+
+
+def decode(frames: list[Any], max_bytes: int = MAX_REPLY_BYTES) -> Message:
+    """Frames (bytes or zmq Frames) -> Message, validating everything; raises ProtocolError."""
+    if not frames:
+        raise ProtocolError("malformed", "empty message")
+    raw = _bytes_of(frames[0])
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ProtocolError("malformed", f"message header of {len(raw)} bytes is too large")
+    try:
+        header = json.loads(bytes(raw).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError("malformed", f"message header is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("malformed", "message header is not a JSON object")
+    version = header.get("v")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(
+            "version_mismatch",
+            f"protocol version {version!r} does not match this side's {PROTOCOL_VERSION}",
+            "Update the PanoRig add-on and the backend to the same release.",
+        )
+    kind = _field(header, "kind", str)
+    if kind not in KINDS:
+        raise ProtocolError("bad_kind", f"unknown message kind {kind!r}")
+    msg = Message(kind, job=_field(header, "job", str))
+    if kind == "request":
+        msg.op = _field(header, "op", str)
+        msg.params = _field(header, "params", dict)
+    elif kind == "accepted":
+        msg.op = _field(header, "op", str)
+    elif kind == "progress":
+        msg.fraction = float(_field(header, "fraction", (int, float)))
+        msg.stage = _field(header, "stage", str)
+        if not 0.0 <= msg.fraction <= 1.0:
+            raise ProtocolError("malformed", f"progress fraction {msg.fraction} outside [0, 1]")
+    elif kind == "error":
+        msg.code = _field(header, "code", str)
+        msg.message = _field(header, "message", str)
+        msg.hint = _field(header, "hint", str)
+    if kind in ("result", "ping", "pong"):
+        msg.data = _field(header, "data", dict)
+    msg.arrays = _decode_arrays(_field(header, "arrays", list), frames[1:], max_bytes)
+    return msg
+
+
+def _decode_arrays(specs: list, frames: list[Any], max_bytes: int) -> dict[str, np.ndarray]:
+    if len(specs) != len(frames):
+        raise ProtocolError(
+            "malformed", f"header lists {len(specs)} arrays but {len(frames)} frames arrived"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    total = 0
+    for spec, frame in zip(specs, frames, strict=True):
+        if not isinstance(spec, dict):
+            raise ProtocolError("malformed", "array description is not an object")
+        name = _field(spec, "name", str)
+        dtype = _field(spec, "dtype", str)
+        shape = _field(spec, "shape", list)
+        nbytes = _field(spec, "nbytes", int)
+        if dtype not in DTYPES:
+            raise ProtocolError("bad_array", f"array {name!r} has unsupported dtype {dtype!r}")
+        if len(shape) > MAX_DIMS or not all(type(d) is int and d >= 0 for d in shape):
+            raise ProtocolError("bad_array", f"array {name!r} has an invalid shape {shape}")
+        expected = math.prod(shape) * np.dtype(dtype).itemsize
+        total += expected
+        if total > max_bytes:
+            raise ProtocolError(
+                "too_large",
+                f"message arrays exceed the {max_bytes // 2**20} MiB limit",
+                "Send smaller inputs.",
+            )
+        buffer = _bytes_of(frame)
+        if nbytes != expected or len(buffer) != expected:
+            raise ProtocolError(
+                "bad_array",
+                f"array {name!r} frame has {len(buffer)} bytes; {dtype}{shape} needs {expected}",
+            )
+        if name in arrays:
+            raise ProtocolError("malformed", f"array {name!r} appears twice")
+        arrays[name] = np.frombuffer(buffer, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+    return arrays
+
+
+def _bytes_of(frame: Any) -> memoryview:
+    buffer = getattr(frame, "buffer", frame)  # zmq.Frame exposes .buffer (zero-copy)
+    return memoryview(buffer).cast("B")
+
+
+def _field(obj: dict, key: str, kind: type | tuple[type, ...]) -> Any:
+    value = obj.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind in (int, (int, float)):
+        expected = kind.__name__ if isinstance(kind, type) else "number"
+        raise ProtocolError("malformed", f"header field {key!r} missing or not a {expected}")
+    return value
+
+
+def is_loopback(address: str) -> bool:
+    """True for tcp://127.0.0.1:PORT, tcp://localhost:PORT, tcp://[::1]:PORT, ipc:// and inproc://."""
+    scheme = address.split("://", 1)[0]
+    if scheme in ("ipc", "inproc"):
+        return True
+    host = urlparse(address).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,151 @@
+"""The add-on's connection to the backend: Blender-free, non-blocking, one DEALER socket.
+
+``BackendSession.poll()`` is called from a Blender timer (or directly by tests); it never
+blocks. It turns the backend's messages into ``Event``s, answers for liveness with pings and
+reports a backend that stopped answering within ``timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from . import protocol
+
+PING_INTERVAL = 2.0
+
+
+@dataclass
+class Event:
+    kind: str  # accepted | progress | preview | result | error | connected | lost
+    job: str = ""
+    fraction: float = 0.0
+    stage: str = ""
+    message: str = ""
+    hint: str = ""
+    code: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CurveKeys:
+    server_public: Path  # the server's public key file (server.key)
+    client_secret: Path  # this client's key pair (client.key_secret)
+
+
+class BackendSession:
+    def __init__(self, address: str, timeout: float = 30.0, curve: CurveKeys | None = None) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.context = zmq.Context.instance()
+        self.socket = self.context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing for a backend that is not there
+        self.socket.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_REPLY_BYTES + 4096)
+        if curve is not None:
+            public, secret = zmq.auth.load_certificate(str(curve.client_secret))
+            server_public, _ = zmq.auth.load_certificate(str(curve.server_public))
+            self.socket.curve_publickey = public
+            self.socket.curve_secretkey = secret
+            self.socket.curve_serverkey = server_public
+        self.socket.connect(address)
+        self.jobs: dict[str, str] = {}  # job id -> op, for jobs still running
+        self.server: dict[str, Any] = {}  # the last pong's info
+        self.connected = False
+        self._last_heard = time.monotonic()
+        self._last_ping = 0.0
+        self._waiting_since: float | None = None
+
+    # --- commands ------------------------------------------------------------------------------
+    def request(self, op: str, params: dict[str, Any] | None = None) -> str:
+        msg = protocol.request(op, params)
+        self._send(msg)
+        self.jobs[msg.job] = op
+        self._expect_reply()
+        return msg.job
+
+    def cancel(self, job: str) -> None:
+        self._send(protocol.Message("cancel", job=job))
+
+    def ping(self) -> None:
+        self._send(protocol.Message("ping", job=protocol.new_job_id()))
+        self._last_ping = time.monotonic()
+        self._expect_reply()
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+
+    # --- the timer's work ------------------------------------------------------------------------
+    def poll(self) -> list[Event]:
+        """Everything the backend sent since the last call, plus a 'lost' event on timeout."""
+        events: list[Event] = []
+        while self.socket.poll(0, zmq.POLLIN):
+            frames = self.socket.recv_multipart(copy=False)
+            self._last_heard = time.monotonic()
+            self._waiting_since = None
+            events.extend(self._handle(frames))
+        now = time.monotonic()
+        if now - self._last_ping >= PING_INTERVAL:
+            self.ping()  # liveness, and fresh server status for the panel
+        if self._waiting_since is not None and now - self._waiting_since > self.timeout:
+            events.append(self._lost())
+        return events
+
+    def _handle(self, frames: list) -> list[Event]:
+        try:
+            msg = protocol.decode(frames)
+        except protocol.ProtocolError as exc:
+            return [Event("error", code=exc.code, message=exc.message, hint=exc.hint)]
+        if msg.kind == "pong":
+            self.server = msg.data
+            if not self.connected:
+                self.connected = True
+                return [Event("connected", data=msg.data)]
+            return []
+        if msg.kind in ("result", "error"):
+            self.jobs.pop(msg.job, None)
+            if self.jobs:
+                self._expect_reply()
+        if msg.kind == "progress" and "preview" in msg.arrays:
+            return [Event("preview", job=msg.job, arrays=msg.arrays)]
+        return [
+            Event(
+                msg.kind,
+                job=msg.job,
+                fraction=msg.fraction,
+                stage=msg.stage,
+                message=msg.message,
+                hint=msg.hint,
+                code=msg.code,
+                data=msg.data,
+                arrays=msg.arrays,
+            )
+        ]
+
+    def _lost(self) -> Event:
+        jobs = list(self.jobs)
+        self.jobs.clear()
+        self.connected = False
+        self._waiting_since = None
+        return Event(
+            "lost",
+            job=jobs[0] if jobs else "",
+            message=f"The backend at {self.address} stopped answering ({self.timeout:.0f} s).",
+            hint="Start the backend again (or check the address), then retry.",
+        )
+
+    def _expect_reply(self) -> None:
+        if self._waiting_since is None:
+            self._waiting_since = time.monotonic()
+
+    def _send(self, msg: protocol.Message) -> None:
+        try:
+            self.socket.send_multipart(protocol.encode(msg), flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            # IMMEDIATE: no connection yet. The timeout reports it if it never comes.
+            self._expect_reply()

@@ -1,0 +1,78 @@
+"""The 'PanoRig' tab in the 3D viewport's sidebar."""
+
+from __future__ import annotations
+
+import bpy
+
+from .preferences import preferences
+from .runtime import RUNTIME
+
+
+class PANORIG_PT_main(bpy.types.Panel):
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "PanoRig"
+    bl_label = "PanoRig"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        state = context.window_manager.panorig
+        settings = context.scene.panorig
+
+        box = layout.box()
+        box.label(text=state.status, icon="LINKED" if _connected() else "UNLINKED")
+        row = box.row(align=True)
+        if preferences(context).mode == "LOCAL":
+            row.operator("panorig.start_backend", icon="PLAY")
+            row.operator("panorig.stop_backend", icon="PAUSE", text="Stop")
+        else:
+            row.operator("panorig.connect", icon="LINKED")
+        box.operator("panorig.release_memory", icon="TRASH")
+
+        col = layout.column(align=True)
+        col.prop(settings, "seed")
+        col.prop(settings, "psi")
+        col.prop(settings, "resolution")
+        col.prop(settings, "faces")
+        col.prop(settings, "texture")
+        col.prop(settings, "views")
+        col.prop(settings, "level")
+
+        if RUNTIME.job:
+            layout.progress(factor=state.progress, type="BAR", text=state.stage or "Working...")
+            layout.operator("panorig.cancel", icon="CANCEL")
+        else:
+            layout.operator("panorig.generate", icon="USER")
+            if state.stage:
+                layout.label(text=state.stage)
+        preview = bpy.data.images.get(state.preview) if state.preview else None
+        if preview is not None and preview.preview is not None:
+            layout.template_icon(icon_value=preview.preview.icon_id, scale=6.0)
+        if state.last_error:
+            err = layout.box()
+            err.alert = True
+            for i, line in enumerate(_wrap(state.last_error, 40)):
+                err.label(text=line, icon="ERROR" if i == 0 else "NONE")
+
+
+def _connected() -> bool:
+    return RUNTIME.session is not None and RUNTIME.session.connected
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines + ([line] if line else [])
+
+
+def register() -> None:
+    bpy.utils.register_class(PANORIG_PT_main)
+
+
+def unregister() -> None:
+    bpy.utils.unregister_class(PANORIG_PT_main)

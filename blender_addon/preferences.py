@@ -1,0 +1,101 @@
+"""Add-on preferences: how to reach a backend and what it should load."""
+
+from __future__ import annotations
+
+import sys
+
+import bpy
+from bpy.props import EnumProperty, FloatProperty, StringProperty
+
+
+class PanoRigPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    mode: EnumProperty(
+        name="Backend",
+        items=(
+            ("LOCAL", "Start locally", "Start a backend on this machine with the Python below"),
+            ("CONNECT", "Connect", "Connect to a backend already running (here or on a GPU box)"),
+        ),
+        default="LOCAL",
+    )
+    python: StringProperty(
+        name="Backend Python",
+        subtype="FILE_PATH",
+        default=sys.executable,
+        description="Python interpreter of the environment with PanoRig's backend and PyTorch",
+    )
+    project: StringProperty(
+        name="PanoRig folder",
+        subtype="DIR_PATH",
+        default="",
+        description="Folder holding backend/ when the backend is not installed in that Python",
+    )
+    address: StringProperty(
+        name="Address",
+        default="tcp://127.0.0.1:5577",
+        description="ZeroMQ address of a running backend",
+    )
+    server_key: StringProperty(
+        name="Server public key",
+        subtype="FILE_PATH",
+        default="",
+        description="server.key made by 'python -m backend keys' (needed for remote backends)",
+    )
+    client_key: StringProperty(
+        name="Client secret key",
+        subtype="FILE_PATH",
+        default="",
+        description="client.key_secret made by 'python -m backend keys'",
+    )
+    checkpoint: StringProperty(
+        name="Checkpoint",
+        default="",
+        subtype="FILE_PATH",
+        description="Generator checkpoint (.pkl from PanoHead or a PanoRig .safetensors)",
+    )
+    device: EnumProperty(
+        name="Device",
+        items=(("auto", "Auto", ""), ("cuda", "GPU (CUDA)", ""), ("cpu", "CPU", "")),
+        default="auto",
+    )
+    timeout: FloatProperty(
+        name="Timeout (s)",
+        default=30.0,
+        min=2.0,
+        max=600.0,
+        description="Report the backend as lost after this long without an answer",
+    )
+    output: StringProperty(
+        name="Output folder",
+        subtype="DIR_PATH",
+        default="",
+        description="Where the local backend writes its log (empty: the extension's own folder)",
+    )
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        layout.prop(self, "mode", expand=True)
+        if self.mode == "LOCAL":
+            layout.prop(self, "python")
+            layout.prop(self, "project")
+            layout.prop(self, "device")
+        else:
+            layout.prop(self, "address")
+            layout.prop(self, "server_key")
+            layout.prop(self, "client_key")
+        layout.prop(self, "checkpoint")
+        layout.prop(self, "timeout")
+        layout.prop(self, "output")
+
+
+def preferences(context: bpy.types.Context) -> PanoRigPreferences:
+    return context.preferences.addons[__package__].preferences
+
+
+def register() -> None:
+    bpy.utils.register_class(PanoRigPreferences)
+
+
+def unregister() -> None:
+    bpy.utils.unregister_class(PanoRigPreferences)

@@ -1,0 +1,219 @@
+"""The add-on's live state (backend session, local process) and the handling of its events.
+
+``pump()`` is what the Blender timer calls; tests call it directly because timers do not fire
+in the bpy module. Handlers only touch Blender data from here, on the main thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+
+from . import scene
+from .backend_process import LocalBackend, start_backend
+from .client import BackendSession, CurveKeys, Event
+from .decode import ResultError, mesh_from_result
+from .preferences import preferences
+from .protocol import is_loopback
+
+PREVIEW_IMAGE = "PanoRig Preview"
+TIMER_INTERVAL = 0.1
+
+
+@dataclass
+class Runtime:
+    session: BackendSession | None = None
+    local: LocalBackend | None = None
+    job: str | None = None
+    job_name: str = ""
+
+
+RUNTIME = Runtime()
+
+
+class ConnectionRefused(RuntimeError):
+    """Connecting is not allowed or not possible; the message says why and what to do."""
+
+
+def connect(context: bpy.types.Context, address: str) -> None:
+    prefs = preferences(context)
+    if not is_loopback(address) and not bpy.app.online_access:
+        raise ConnectionRefused(
+            f"{address} is not on this computer and Blender's 'Allow Online Access' is off; "
+            "enable it in Preferences > System > Network to use a remote backend"
+        )
+    curve = None
+    if prefs.server_key or prefs.client_key:
+        server_key, client_key = (
+            Path(bpy.path.abspath(prefs.server_key)),
+            Path(bpy.path.abspath(prefs.client_key)),
+        )
+        if not server_key.is_file() or not client_key.is_file():
+            raise ConnectionRefused("the CURVE key files in the preferences do not exist")
+        curve = CurveKeys(server_key, client_key)
+    elif not is_loopback(address):
+        raise ConnectionRefused(
+            "a remote backend needs CURVE keys: set the server and client key files in the "
+            "PanoRig preferences (made by 'python -m backend keys')"
+        )
+    disconnect()
+    RUNTIME.session = BackendSession(address, prefs.timeout, curve)
+    RUNTIME.session.ping()
+    state = context.window_manager.panorig
+    state.status = f"Connecting to {address}..."
+    state.last_error = ""
+    ensure_timer()
+
+
+def start_local(context: bpy.types.Context) -> None:
+    prefs = preferences(context)
+    stop_local()
+    if prefs.output and not prefs.output.startswith("//"):
+        log = Path(bpy.path.abspath(prefs.output))
+    else:  # no folder set, or one relative to an unsaved .blend: the extension's own storage
+        log = Path(bpy.utils.extension_path_user(__package__, path="logs", create=True))
+    try:
+        RUNTIME.local = start_backend(
+            bpy.path.abspath(prefs.python),
+            bpy.path.abspath(prefs.project) or None,
+            bpy.path.abspath(prefs.checkpoint) or None,
+            prefs.device,
+            log / "backend.log",
+        )
+    except (OSError, FileNotFoundError) as exc:
+        raise ConnectionRefused(str(exc)) from None
+    connect(context, RUNTIME.local.address)
+
+
+def disconnect() -> None:
+    if RUNTIME.session is not None:
+        RUNTIME.session.close()
+    RUNTIME.session = None
+    RUNTIME.job = None
+
+
+def stop_local() -> None:
+    disconnect()
+    if RUNTIME.local is not None:
+        RUNTIME.local.stop()
+    RUNTIME.local = None
+
+
+def generate(context: bpy.types.Context) -> str:
+    settings = context.scene.panorig
+    prefs = preferences(context)
+    params = {
+        "seed": settings.seed,
+        "psi": settings.psi,
+        "resolution": settings.resolution,
+        "faces": settings.faces,
+        "texture": settings.texture,
+        "views": settings.views,
+        "level": settings.level,
+    }
+    if prefs.checkpoint:
+        params["checkpoint"] = bpy.path.abspath(prefs.checkpoint)
+    RUNTIME.job = RUNTIME.session.request("generate", params)
+    RUNTIME.job_name = f"PanoRig_seed{settings.seed}"
+    state = context.window_manager.panorig
+    state.job, state.stage, state.progress, state.last_error = RUNTIME.job, "queued", 0.0, ""
+    ensure_timer()
+    return RUNTIME.job
+
+
+def cancel() -> None:
+    if RUNTIME.session is not None and RUNTIME.job:
+        RUNTIME.session.cancel(RUNTIME.job)
+
+
+def pump(context: bpy.types.Context | None = None) -> list[Event]:
+    """Handle everything the backend sent; returns the events (for tests and the timer)."""
+    context = context or bpy.context
+    if RUNTIME.session is None:
+        return []
+    events = RUNTIME.session.poll()
+    for event in events:
+        handle(context, event)
+    if events:
+        _redraw(context)
+    return events
+
+
+def handle(context: bpy.types.Context, event: Event) -> None:
+    state = context.window_manager.panorig
+    if event.kind == "connected":
+        device = event.data.get("gpu") or event.data.get("device", "?")
+        state.status = f"Connected ({device})"
+    elif event.kind == "progress" and event.job == RUNTIME.job:
+        state.progress, state.stage = event.fraction, event.stage
+        _status_bar(context, f"PanoRig: {event.stage} ({event.fraction:.0%})")
+    elif event.kind == "preview" and event.job == RUNTIME.job:
+        state.preview = scene.set_preview(PREVIEW_IMAGE, event.arrays["preview"]).name
+    elif event.kind == "result" and event.job == RUNTIME.job:
+        _finish_job(context)
+        try:
+            obj = scene.add_head(context, RUNTIME.job_name, mesh_from_result(event.arrays))
+        except ResultError as exc:
+            state.last_error = str(exc)
+            return
+        state.stage = f"Added {obj.name} ({event.data.get('seconds', 0):.1f} s)"
+        _undo_push(f"PanoRig: add {obj.name}")
+    elif event.kind == "error":
+        if event.job and event.job != RUNTIME.job:
+            return
+        _finish_job(context)
+        state.last_error = f"{event.message} {event.hint}".strip()
+        state.stage = "Cancelled" if event.code == "cancelled" else "Failed"
+    elif event.kind == "lost":
+        _finish_job(context)
+        state.status = "Backend not answering"
+        state.last_error = f"{event.message} {event.hint}".strip()
+
+
+def _finish_job(context: bpy.types.Context) -> None:
+    RUNTIME.job = None
+    state = context.window_manager.panorig
+    state.job = ""
+    state.progress = 0.0
+    _status_bar(context, None)
+
+
+def _status_bar(context: bpy.types.Context, text: str | None) -> None:
+    workspace = getattr(context, "workspace", None)
+    if workspace is not None:
+        workspace.status_text_set(text)
+
+
+def _undo_push(message: str) -> None:
+    # The head arrives after the operator finished: give it its own undo step.
+    try:
+        bpy.ops.ed.undo_push(message=message)
+    except RuntimeError:
+        pass  # no undo stack (background mode)
+
+
+def _redraw(context: bpy.types.Context) -> None:
+    screen = getattr(context, "screen", None)
+    for area in getattr(screen, "areas", []):
+        if area.type == "VIEW_3D":
+            area.tag_redraw()
+
+
+def _timer() -> float | None:
+    if RUNTIME.session is None:
+        return None
+    pump()
+    return TIMER_INTERVAL
+
+
+def ensure_timer() -> None:
+    if not bpy.app.timers.is_registered(_timer):
+        bpy.app.timers.register(_timer, first_interval=TIMER_INTERVAL, persistent=True)
+
+
+def shutdown() -> None:
+    if bpy.app.timers.is_registered(_timer):
+        bpy.app.timers.unregister(_timer)
+    stop_local()
