@@ -24,10 +24,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
-	$(BIN)/ruff check backend kernels tests bench
+	$(BIN)/ruff check backend kernels blender_addon build_addon.py tests bench
 
 lint: setup
-	$(BIN)/ruff check backend kernels tests bench
+	$(BIN)/ruff check backend kernels blender_addon build_addon.py tests bench
 
 bench: setup
 	$(BIN)/python bench/generator_forward.py

@@ -7,7 +7,7 @@ import bpy
 
 from . import runtime
 from .preferences import preferences
-from .runtime import RUNTIME, ConnectionRefused
+from .runtime import RUNTIME, BackendUnavailableError
 
 
 def _connected() -> bool:
@@ -22,7 +22,7 @@ class PANORIG_OT_start_backend(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
             runtime.start_local(context)
-        except ConnectionRefused as exc:
+        except BackendUnavailableError as exc:
             context.window_manager.panorig.last_error = str(exc)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -55,7 +55,7 @@ class PANORIG_OT_connect(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
             runtime.connect(context, preferences(context).address)
-        except ConnectionRefused as exc:
+        except BackendUnavailableError as exc:
             context.window_manager.panorig.last_error = str(exc)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -20,7 +20,7 @@ class PanoRigSettings(bpy.types.PropertyGroup):
         min=32,
         max=1024,
         default=256,
-        description="Density lattice cells across the head's box (256 on a CPU, up to 1024 on a GPU)",
+        description="Lattice cells across the head's box (256 on a CPU, up to 1024 on a GPU)",
     )
     faces: IntProperty(name="Faces", min=500, max=2_000_000, default=60000)
     texture: IntProperty(

@@ -33,14 +33,14 @@ class Runtime:
 RUNTIME = Runtime()
 
 
-class ConnectionRefused(RuntimeError):
+class BackendUnavailableError(RuntimeError):
     """Connecting is not allowed or not possible; the message says why and what to do."""
 
 
 def connect(context: bpy.types.Context, address: str) -> None:
     prefs = preferences(context)
     if not is_loopback(address) and not bpy.app.online_access:
-        raise ConnectionRefused(
+        raise BackendUnavailableError(
             f"{address} is not on this computer and Blender's 'Allow Online Access' is off; "
             "enable it in Preferences > System > Network to use a remote backend"
         )
@@ -51,10 +51,10 @@ def connect(context: bpy.types.Context, address: str) -> None:
             Path(bpy.path.abspath(prefs.client_key)),
         )
         if not server_key.is_file() or not client_key.is_file():
-            raise ConnectionRefused("the CURVE key files in the preferences do not exist")
+            raise BackendUnavailableError("the CURVE key files in the preferences do not exist")
         curve = CurveKeys(server_key, client_key)
     elif not is_loopback(address):
-        raise ConnectionRefused(
+        raise BackendUnavailableError(
             "a remote backend needs CURVE keys: set the server and client key files in the "
             "PanoRig preferences (made by 'python -m backend keys')"
         )
@@ -83,7 +83,7 @@ def start_local(context: bpy.types.Context) -> None:
             log / "backend.log",
         )
     except (OSError, FileNotFoundError) as exc:
-        raise ConnectionRefused(str(exc)) from None
+        raise BackendUnavailableError(str(exc)) from None
     connect(context, RUNTIME.local.address)
 
 
