@@ -29,12 +29,12 @@ def build_mesh(name: str, data: MeshData) -> bpy.types.Mesh:
     mesh.loops.foreach_set("vertex_index", data.faces.reshape(-1))
     mesh.polygons.add(n_faces)
     mesh.polygons.foreach_set("loop_start", np.arange(0, 3 * n_faces, 3, dtype=np.int32))
+    if data.corner_uv is not None:  # before validate(), which may drop degenerate faces
+        layer = mesh.uv_layers.new(name="UVMap")
+        layer.uv.foreach_set("vector", data.corner_uv.reshape(-1))
     mesh.update(calc_edges=True)
     mesh.validate()
     mesh.shade_smooth()
-    if data.corner_uv is not None:
-        layer = mesh.uv_layers.new(name="UVMap")
-        layer.uv.foreach_set("vector", data.corner_uv.reshape(-1))
     return mesh
 
 
