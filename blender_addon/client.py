@@ -62,8 +62,11 @@ class BackendSession:
         self._waiting_since: float | None = None
 
     # --- commands ------------------------------------------------------------------------------
-    def request(self, op: str, params: dict[str, Any] | None = None) -> str:
+    def request(
+        self, op: str, params: dict[str, Any] | None = None, arrays: dict[str, Any] | None = None
+    ) -> str:
         msg = protocol.request(op, params)
+        msg.arrays = dict(arrays or {})
         self._send(msg)
         self.jobs[msg.job] = op
         self._expect_reply()

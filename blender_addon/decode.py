@@ -15,8 +15,13 @@ GENERATOR_TO_BLENDER = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]], dtype=np.flo
 
 
 def generator_to_blender(points: np.ndarray) -> np.ndarray:
-    """[N, 3] points or directions from the generator's frame to Blender's."""
+    """[..., 3] points or directions from the generator's frame to Blender's."""
     return np.ascontiguousarray(np.asarray(points, np.float32) @ GENERATOR_TO_BLENDER.T)
+
+
+def blender_to_generator(points: np.ndarray) -> np.ndarray:
+    """The inverse of ``generator_to_blender`` (the rotation's transpose)."""
+    return np.ascontiguousarray(np.asarray(points, np.float32) @ GENERATOR_TO_BLENDER)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,14 @@ run say why through ``poll_message_set``."""
 from __future__ import annotations
 
 import bpy
+from bpy.props import StringProperty
+from bpy_extras.io_utils import ImportHelper
 
 from . import runtime
 from .preferences import preferences
+from .rig_decode import SequenceMismatchError
 from .runtime import RUNTIME, BackendUnavailableError
+from .sequences import SequenceError, demo_sequence, load_sequence
 
 
 def _connected() -> bool:
@@ -117,6 +121,110 @@ class PANORIG_OT_release_memory(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def _selected_head(context: bpy.types.Context) -> bpy.types.Object | None:
+    obj = context.active_object
+    return obj if obj is not None and obj.type == "MESH" else None
+
+
+def _selected_rig(context: bpy.types.Context) -> bpy.types.Object | None:
+    obj = context.active_object
+    if obj is not None and obj.type == "MESH" and obj.parent and obj.parent.type == "ARMATURE":
+        obj = obj.parent
+    return obj if obj is not None and obj.type == "ARMATURE" and "panorig_release" in obj else None
+
+
+class PANORIG_OT_bind_head(bpy.types.Operator):
+    bl_idname = "panorig.bind_head"
+    bl_label = "Bind head"
+    bl_description = (
+        "Fit FLAME (or the open template) to the selected head and give it an armature, "
+        "vertex groups and expression shape keys"
+    )
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if not _connected():
+            cls.poll_message_set("Start or connect to a backend first")
+            return False
+        if RUNTIME.job:
+            cls.poll_message_set("The backend is busy; wait or cancel")
+            return False
+        head = _selected_head(context)
+        if head is None:
+            cls.poll_message_set("Select a head mesh")
+            return False
+        if head.parent is not None and head.parent.type == "ARMATURE":
+            cls.poll_message_set("This head is already bound")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        runtime.bind(context, _selected_head(context))
+        self.report({"INFO"}, "PanoRig: fitting the rig...")
+        return {"FINISHED"}
+
+
+class PANORIG_OT_import_animation(bpy.types.Operator, ImportHelper):
+    bl_idname = "panorig.import_animation"
+    bl_label = "Import animation"
+    bl_description = (
+        "Keyframe a FLAME sequence (VHAP/GaussianAvatars, EMOCA/DECA codes, plain .npz) or a "
+        "Live Link Face ARKit CSV onto the selected rig"
+    )
+    bl_options = {"REGISTER", "UNDO"}
+    filter_glob: StringProperty(default="*.npz;*.csv;*.npy", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if _selected_rig(context) is None:
+            cls.poll_message_set("Select a head bound by PanoRig (or its armature)")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        return _apply(self, context, lambda: load_sequence(self.filepath))
+
+
+class PANORIG_OT_demo_animation(bpy.types.Operator):
+    bl_idname = "panorig.demo_animation"
+    bl_label = "Play demo animation"
+    bl_description = "Keyframe PanoRig's short built-in performance (talk, blink, look around)"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if _selected_rig(context) is None:
+            cls.poll_message_set("Select a head bound by PanoRig (or its armature)")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        rig = _selected_rig(context)
+        head = next(c for c in rig.children if c.type == "MESH")
+        names = tuple(k.name for k in head.data.shape_keys.key_blocks[1:])
+        # The jaw bone opens the mouth; jawOpen as well would open it twice.
+        arkit = tuple(n for n in names if not n.startswith(("exp_", "pose_")) and n != "jawOpen")
+        fps = context.scene.render.fps / context.scene.render.fps_base
+        status = _apply(self, context, lambda: demo_sequence(arkit, fps=fps))
+        if status == {"FINISHED"}:
+            bpy.ops.screen.animation_play() if not bpy.app.background else None
+        return status
+
+
+def _apply(operator: bpy.types.Operator, context: bpy.types.Context, load) -> set[str]:
+    try:
+        channels = runtime.import_animation(context, _selected_rig(context), load())
+    except (SequenceError, SequenceMismatchError, ValueError, OSError) as exc:
+        context.window_manager.panorig.last_error = str(exc)
+        operator.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+    message = f"PanoRig: {len(channels.frames)} frames keyed"
+    if channels.skipped:
+        message += f"; not on this rig: {', '.join(channels.skipped[:5])}"
+    operator.report({"INFO"}, message)
+    return {"FINISHED"}
+
+
 CLASSES = (
     PANORIG_OT_start_backend,
     PANORIG_OT_stop_backend,
@@ -124,6 +232,9 @@ CLASSES = (
     PANORIG_OT_generate,
     PANORIG_OT_cancel,
     PANORIG_OT_release_memory,
+    PANORIG_OT_bind_head,
+    PANORIG_OT_import_animation,
+    PANORIG_OT_demo_animation,
 )
 
 

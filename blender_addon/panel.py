@@ -45,6 +45,13 @@ class PANORIG_PT_main(bpy.types.Panel):
             layout.operator("panorig.generate", icon="USER")
             if state.stage:
                 layout.label(text=state.stage)
+        rig = layout.box()
+        rig.label(text="Rig & animation", icon="ARMATURE_DATA")
+        rig.operator("panorig.bind_head", icon="BONE_DATA")
+        rig.prop(settings, "bake_correctives")
+        row = rig.row(align=True)
+        row.operator("panorig.import_animation", icon="IMPORT")
+        row.operator("panorig.demo_animation", icon="PLAY")
         preview = bpy.data.images.get(state.preview) if state.preview else None
         if preview is not None and preview.preview is not None:
             layout.template_icon(icon_value=preview.preview.icon_id, scale=6.0)

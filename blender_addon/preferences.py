@@ -54,6 +54,13 @@ class PanoRigPreferences(bpy.types.AddonPreferences):
         subtype="FILE_PATH",
         description="Generator checkpoint (.pkl from PanoHead or a PanoRig .safetensors)",
     )
+    flame_model: StringProperty(
+        name="FLAME model",
+        subtype="FILE_PATH",
+        default="",
+        description="Your own FLAME file (generic_model.pkl, flame2023*.pkl or .npz) on the "
+        "backend's machine; empty = the open head template (MakeHuman, CC0)",
+    )
     device: EnumProperty(
         name="Device",
         items=(("auto", "Auto", ""), ("cuda", "GPU (CUDA)", ""), ("cpu", "CPU", "")),
@@ -85,6 +92,7 @@ class PanoRigPreferences(bpy.types.AddonPreferences):
             layout.prop(self, "server_key")
             layout.prop(self, "client_key")
         layout.prop(self, "checkpoint")
+        layout.prop(self, "flame_model")
         layout.prop(self, "timeout")
         layout.prop(self, "output")
 

@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
+import numpy as np
 
 from . import scene
+from .animation import apply_channels
 from .backend_process import LocalBackend, start_backend
 from .client import BackendSession, CurveKeys, Event
-from .decode import ResultError, mesh_from_result
+from .decode import ResultError, blender_to_generator, mesh_from_result
 from .preferences import preferences
 from .protocol import is_loopback
+from .rig_decode import Channels, channels_for, rig_from_result
+from .rig_scene import build_rig
 
 PREVIEW_IMAGE = "PanoRig Preview"
 TIMER_INTERVAL = 0.1
@@ -27,7 +31,8 @@ class Runtime:
     session: BackendSession | None = None
     local: LocalBackend | None = None
     job: str | None = None
-    job_name: str = ""
+    job_op: str = ""
+    job_name: str = ""  # the head to create (generate) or to rig (bind)
 
 
 RUNTIME = Runtime()
@@ -115,8 +120,29 @@ def generate(context: bpy.types.Context) -> str:
     }
     if prefs.checkpoint:
         params["checkpoint"] = bpy.path.abspath(prefs.checkpoint)
-    RUNTIME.job = RUNTIME.session.request("generate", params)
-    RUNTIME.job_name = f"PanoRig_seed{settings.seed}"
+    return _start_job(context, "generate", params, {}, f"PanoRig_seed{settings.seed}")
+
+
+def bind(context: bpy.types.Context, head: bpy.types.Object) -> str:
+    """Ask the backend to fit the rig model to ``head`` (sent in the generator's frame)."""
+    mesh = head.data
+    vertices = np.empty(len(mesh.vertices) * 3, np.float32)
+    mesh.vertices.foreach_get("co", vertices)
+    mesh.calc_loop_triangles()
+    faces = np.empty(len(mesh.loop_triangles) * 3, np.int32)
+    mesh.loop_triangles.foreach_get("vertices", faces)
+    prefs = preferences(context)
+    model = bpy.path.abspath(prefs.flame_model) if prefs.flame_model else "template"
+    arrays = {
+        "vertices": blender_to_generator(vertices.reshape(-1, 3)),
+        "faces": faces.reshape(-1, 3),
+    }
+    return _start_job(context, "bind", {"model": model}, arrays, head.name)
+
+
+def _start_job(context: bpy.types.Context, op: str, params: dict, arrays: dict, name: str) -> str:
+    RUNTIME.job = RUNTIME.session.request(op, params, arrays)
+    RUNTIME.job_op, RUNTIME.job_name = op, name
     state = context.window_manager.panorig
     state.job, state.stage, state.progress, state.last_error = RUNTIME.job, "queued", 0.0, ""
     ensure_timer()
@@ -152,14 +178,18 @@ def handle(context: bpy.types.Context, event: Event) -> None:
     elif event.kind == "preview" and event.job == RUNTIME.job:
         state.preview = scene.set_preview(PREVIEW_IMAGE, event.arrays["preview"]).name
     elif event.kind == "result" and event.job == RUNTIME.job:
+        op, name = RUNTIME.job_op, RUNTIME.job_name
         _finish_job(context)
         try:
-            obj = scene.add_head(context, RUNTIME.job_name, mesh_from_result(event.arrays))
-        except ResultError as exc:
-            state.last_error = str(exc)
+            if op == "generate":
+                obj = scene.add_head(context, name, mesh_from_result(event.arrays))
+                state.stage = f"Added {obj.name} ({event.data.get('seconds', 0):.1f} s)"
+            elif op == "bind":
+                obj = _finish_bind(context, name, event)
+        except (ResultError, KeyError, ValueError) as exc:
+            state.last_error = f"The backend's result could not be used: {exc}"
             return
-        state.stage = f"Added {obj.name} ({event.data.get('seconds', 0):.1f} s)"
-        _undo_push(f"PanoRig: add {obj.name}")
+        _undo_push(f"PanoRig: {op} {name}")
     elif event.kind == "error":
         if event.job and event.job != RUNTIME.job:
             return
@@ -170,6 +200,47 @@ def handle(context: bpy.types.Context, event: Event) -> None:
         _finish_job(context)
         state.status = "Backend not answering"
         state.last_error = f"{event.message} {event.hint}".strip()
+
+
+def _finish_bind(context: bpy.types.Context, name: str, event: Event) -> bpy.types.Object:
+    head = bpy.data.objects.get(name)
+    if head is None:
+        raise ValueError(f"the head {name!r} was deleted while it was being bound")
+    rig = rig_from_result(event.arrays, event.data)
+    if len(rig.weights) != len(head.data.vertices):
+        raise ValueError(f"{name} was edited while it was being bound; bind it again")
+    settings = context.scene.panorig
+    rig_obj = build_rig(context, head, rig, settings.bake_correctives)
+    rel = event.data.get("relative_residual", 0.0)
+    context.window_manager.panorig.stage = (
+        f"Bound {name} to {rig.model_name} (fit residual {rel:.1%} of head height)"
+    )
+    return rig_obj
+
+
+def import_animation(context: bpy.types.Context, rig_obj: bpy.types.Object, seq) -> Channels:
+    """Keyframe a loaded sequence onto ``rig_obj`` and its head, at the scene's frame rate."""
+    head = next((c for c in rig_obj.children if c.type == "MESH"), None)
+    if head is None or head.data.shape_keys is None:
+        raise ValueError(f"{rig_obj.name} has no bound head; bind a head first")
+    keys = [k.name for k in head.data.shape_keys.key_blocks[1:]]
+    correctives = tuple(k for k in keys if k.startswith("pose_"))
+    expressions = tuple(k for k in keys if not k.startswith("pose_"))
+    animation = head.data.shape_keys.animation_data
+    driven = {d.data_path for d in animation.drivers} if animation else set()
+    baked = tuple(k for k in correctives if f'key_blocks["{k}"].value' not in driven)
+    scene = context.scene
+    channels = channels_for(
+        seq,
+        tuple(b.name for b in rig_obj.data.bones),
+        expressions,
+        str(rig_obj.get("panorig_release", "")),
+        scene.render.fps / scene.render.fps_base,
+        scene.frame_start,
+        baked,
+    )
+    apply_channels(rig_obj, head, channels, rig_obj.name)
+    return channels
 
 
 def _finish_job(context: bpy.types.Context) -> None:

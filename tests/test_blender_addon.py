@@ -20,9 +20,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def addon_zip(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, str(ROOT / "build_addon.py"), "--platforms", "linux-x64",
-         "--out", str(out)],
-        check=True, cwd=ROOT, capture_output=True,
+        [
+            sys.executable,
+            str(ROOT / "build_addon.py"),
+            "--platforms",
+            "linux-x64",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
     )
     (archive,) = out.glob("panorig-*-linux_x64.zip")
     return archive
@@ -32,9 +40,21 @@ def _start_backend(checkpoint: Path, log: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "backend", "serve", "--bind", address, "--checkpoint",
-         str(checkpoint), "--device", "cpu"],
-        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "backend",
+            "serve",
+            "--bind",
+            address,
+            "--checkpoint",
+            str(checkpoint),
+            "--device",
+            "cpu",
+        ],
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while "listening" not in log.read_text():
@@ -59,9 +79,19 @@ def test_generate_from_the_installed_extension(addon_zip, shared_dir, tmp_path):
     try:
         env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"))
         run = subprocess.run(
-            [sys.executable, str(ROOT / "tests/blender/e2e_addon.py"), str(addon_zip), address,
-             str(backend.pid), str(tmp_path)],
-            env=env, capture_output=True, text=True, timeout=600, check=False,
+            [
+                sys.executable,
+                str(ROOT / "tests/blender/e2e_addon.py"),
+                str(addon_zip),
+                address,
+                str(backend.pid),
+                str(tmp_path),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
         lines = [line for line in run.stdout.splitlines() if line.startswith("E2E ")]
         assert run.returncode == 0 and lines, run.stdout[-3000:] + run.stderr[-3000:]

@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from ..models.errors import CheckpointError
-from . import convert, mesh, sample, serve
+from . import convert, mesh, rig, sample, serve
 
-COMMANDS = (sample, mesh, convert, serve)
+COMMANDS = (sample, mesh, rig, convert, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

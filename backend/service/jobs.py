@@ -21,6 +21,7 @@ from ..geometry.density_grid import PANOHEAD_BORDER
 from ..imaging import image_to_uint8
 from ..models import open_generator
 from ..progress import Progress, scaled
+from ..rigging import TEMPLATE, HeadModel, bind_rig, open_rig_model
 from ..sampling import seed_ws
 from ..texture import DEFAULT_VIEWS, bake_texture
 
@@ -36,6 +37,7 @@ class BadParameterError(ValueError):
 @dataclass
 class JobContext:
     params: dict[str, Any]
+    arrays: dict[str, np.ndarray]  # arrays sent with the request
     progress: Progress  # raises JobCancelledError once the job is cancelled
     preview: Callable[[np.ndarray], None]  # sends a small uint8 [H, W, 3] preview image
     models: ModelCache
@@ -48,6 +50,7 @@ class ModelCache:
         self.device = device
         self.default_checkpoint = default_checkpoint
         self._models: dict[str, torch.nn.Module] = {}
+        self._rig_models: dict[str, HeadModel] = {}
 
     def get(self, spec: str | None) -> torch.nn.Module:
         spec = spec or self.default_checkpoint
@@ -59,12 +62,18 @@ class ModelCache:
             self._models[spec] = open_generator(spec, self.device)
         return self._models[spec]
 
+    def rig_model(self, spec: str) -> HeadModel:
+        if spec not in self._rig_models:
+            self._rig_models[spec] = open_rig_model(spec)
+        return self._rig_models[spec]
+
     def loaded(self) -> list[str]:
         return list(self._models)
 
     def release(self) -> int:
         count = len(self._models)
         self._models.clear()
+        self._rig_models.clear()
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -165,6 +174,47 @@ def generate(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return data, result
 
 
+def bind(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Head mesh (generator frame) -> rig arrays: weights, joints, expression and corrective
+    displacements, fitted to FLAME (the user's file) or the open template."""
+    unknown = set(ctx.params) - {"model"}
+    if unknown:
+        raise BadParameterError(f"unknown parameters {sorted(unknown)}")
+    spec = ctx.params.get("model", TEMPLATE)
+    if not isinstance(spec, str) or not spec:
+        raise BadParameterError("parameter 'model' must be 'template' or a FLAME file path")
+    vertices, faces = ctx.arrays.get("vertices"), ctx.arrays.get("faces")
+    if vertices is None or faces is None or vertices.ndim != 2 or vertices.shape[1] != 3:
+        raise BadParameterError("send the head as 'vertices' [V, 3] and 'faces' [F, 3] arrays")
+    if faces.ndim != 2 or faces.shape[1] != 3 or len(faces) == 0 or faces.max() >= len(vertices):
+        raise BadParameterError("the 'faces' array does not index the vertices")
+    ctx.progress(0.0, "loading rig model")
+    model = ctx.models.rig_model(spec)
+    rig = bind_rig(
+        model, vertices.astype(np.float32), faces.astype(np.int32), progress=ctx.progress
+    )
+    fit = rig.fit
+    data = {
+        "model_name": rig.model_name,
+        "release": rig.release,
+        "joint_names": list(rig.joint_names),
+        "expression_names": list(rig.expression_names),
+        "scale": fit.scale,
+        "offset": fit.offset.tolist(),
+        "residual": fit.residual,
+        "relative_residual": fit.relative_residual,
+        "matched": int(rig.matched.sum()),
+    }
+    arrays = {
+        "weights": rig.weights,
+        "joints": rig.joints,
+        "parents": np.asarray(rig.parents, np.int32),
+        "expressions": rig.expressions,
+        "pose_correctives": rig.pose_correctives,
+    }
+    return data, arrays
+
+
 def release_memory(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return {"released_models": ctx.models.release()}, {}
 
@@ -181,6 +231,7 @@ def sleep(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 OPERATIONS: dict[str, Callable[[JobContext], tuple[dict[str, Any], dict[str, np.ndarray]]]] = {
     "generate": generate,
+    "bind": bind,
     "release_memory": release_memory,
     "sleep": sleep,
 }

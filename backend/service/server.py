@@ -141,7 +141,7 @@ class Service:
         if not msg.job:
             self._reply(peer, protocol.error("", "malformed", "a request needs a job id"))
             return
-        if not self.worker.submit(Job(peer, msg.job, msg.op, msg.params)):
+        if not self.worker.submit(Job(peer, msg.job, msg.op, msg.params, dict(msg.arrays))):
             self._reply(
                 peer, protocol.error(msg.job, "busy", "The backend's queue is full.", "Try later.")
             )

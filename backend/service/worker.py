@@ -27,6 +27,7 @@ class Job:
     id: str
     op: str
     params: dict
+    arrays: dict = field(default_factory=dict)
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
@@ -109,7 +110,7 @@ class Worker(threading.Thread):
             )
             self._send(job.peer, msg)
 
-        ctx = JobContext(job.params, progress, preview, self.models)
+        ctx = JobContext(job.params, job.arrays, progress, preview, self.models)
         try:
             data, arrays = OPERATIONS[job.op](ctx)
             self._send(job.peer, protocol.Message("result", job=job.id, data=data, arrays=arrays))
