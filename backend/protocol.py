@@ -99,7 +99,8 @@ def encode(msg: Message) -> list[bytes | memoryview]:
                 "nbytes": array.nbytes,
             }
         )
-        frames.append(memoryview(array).cast("B"))
+        # memoryview cannot cast empty arrays; an empty frame carries them
+        frames.append(memoryview(array).cast("B") if array.size else b"")
     header["arrays"] = specs
     data = json.dumps(header, allow_nan=False, separators=(",", ":")).encode()
     if len(data) > MAX_HEADER_BYTES:

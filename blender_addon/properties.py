@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
 
 class PanoRigSettings(bpy.types.PropertyGroup):
@@ -37,6 +37,12 @@ class PanoRigSettings(bpy.types.PropertyGroup):
         name="Iso level",
         default=10.0,
         description="Raw density of the surface (PanoHead's meshes use 10)",
+    )
+    bake_correctives: BoolProperty(
+        name="Bake pose correctives",
+        default=False,
+        description="Key the FLAME pose correctives from imported animation instead of driving "
+        "them live from the bones (faster playback, no drivers)",
     )
 
 

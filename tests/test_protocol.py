@@ -20,6 +20,12 @@ def test_round_trip_with_arrays():
     assert np.array_equal(out.arrays["v"], vertices) and out.arrays["t"].dtype == np.uint8
 
 
+def test_empty_arrays_round_trip():
+    msg = Message("result", job="j", arrays={"none": np.zeros((0, 5, 3), np.float32)})
+    out = decode([bytes(f) for f in encode(msg)])
+    assert out.arrays["none"].shape == (0, 5, 3)
+
+
 @pytest.mark.parametrize(
     "msg",
     [

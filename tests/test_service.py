@@ -248,3 +248,14 @@ def test_curve_keys_keep_out_clients_without_them(tmp_path):
     finally:
         svc.stopping.set()
         thread.join(10)
+
+
+def test_a_reply_the_protocol_cannot_carry_becomes_an_error(service):
+    client = Client(service.address, routing_id=b"client-1")
+    client.ping()
+    # A result with a dtype the protocol refuses, as a buggy operation would return it.
+    bad = protocol.Message("result", job="x", data={}, arrays={"mask": np.ones(3, bool)})
+    service.outbox.put((b"client-1", bad))
+    reply = client.until(("error",), 5)[-1]
+    assert reply.code == "internal" and "could not be sent" in reply.message
+    assert client.ping().kind == "pong"

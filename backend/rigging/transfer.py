@@ -51,13 +51,15 @@ def transfer(
     max_distance: float = 0.05,
     max_angle: float = 30.0,
     fade: tuple[float, float] = (0.01, 0.03),
+    smooth_weights: int = 3,
     progress: Progress | None = None,
 ) -> Rig:
     """Bind the head mesh to ``model`` as fitted by ``fit``.
 
     ``max_distance`` and ``fade`` are fractions of the head's bounding-box diagonal:
     displacements apply fully up to ``fade[0]`` from the model surface and fade out (smoothstep)
-    to zero at ``fade[1]``.
+    to zero at ``fade[1]``. ``smooth_weights`` rounds of neighbour averaging soften the seams
+    where the model's weights change abruptly (a jaw line that would crease when posed).
     """
     report(progress, 0.0, "transfer")
     diag = float(np.linalg.norm(vertices.max(0) - vertices.min(0)))
@@ -75,7 +77,7 @@ def transfer(
     weights = np.zeros((len(vertices), len(model.joint_names)), np.float64)
     weights[matched] = interpolate(model.weights, model.faces, face[matched], bary[matched])
     weights = extend(weights, fallback=interpolate(model.weights, model.faces, face, bary))
-    weights = np.clip(weights, 0, None)
+    weights = _smooth(np.clip(weights, 0, None), graph, rounds=smooth_weights)
     weights /= weights.sum(1, keepdims=True).clip(1e-12)
 
     report(progress, 0.6, "transfer: shapes")
@@ -126,6 +128,13 @@ def _smooth_normals(normals: np.ndarray, graph: sp.csr_matrix, rounds: int = 2) 
         smooth = smooth + graph @ smooth
         smooth /= np.linalg.norm(smooth, axis=1, keepdims=True).clip(1e-12)
     return smooth
+
+
+def _smooth(values: np.ndarray, graph: sp.csr_matrix, rounds: int) -> np.ndarray:
+    degree = np.asarray(graph.sum(1)).ravel()[:, None].clip(1)
+    for _ in range(rounds):
+        values = 0.5 * values + 0.5 * (graph @ values) / degree
+    return values
 
 
 class _HarmonicExtension:

@@ -158,7 +158,14 @@ class Service:
 
     def _reply(self, peer: bytes, msg: protocol.Message) -> None:
         try:
-            self.socket.send_multipart([peer, *protocol.encode(msg)], copy=False)
+            frames = protocol.encode(msg)
+        except (protocol.ProtocolError, TypeError, ValueError) as exc:
+            # A result the protocol cannot carry is the backend's bug: report it, keep serving.
+            frames = protocol.encode(
+                protocol.error(msg.job, "internal", f"The backend's reply could not be sent: {exc}")
+            )
+        try:
+            self.socket.send_multipart([peer, *frames], copy=False)
         except zmq.ZMQError:
             pass  # the client has gone (ROUTER_MANDATORY): nobody to tell
 

@@ -1,0 +1,100 @@
+"""Binding and animating a head for real in bpy 5.0.1 through the built add-on and a backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+from backend.geometry import GridRegion, extract_mesh
+from backend.rigging.sequences import ARKIT_NAMES
+from backend.texture import bake_texture
+
+from .analytic_head import AnalyticHead
+from .test_blender_addon import ROOT, _start_backend, addon_zip  # noqa: F401 (fixture)
+
+
+def _head_npz(path):
+    head = AnalyticHead()
+    ws = torch.zeros(1, 1, 1)
+    mesh = extract_mesh(head, ws, resolution=96, region=GridRegion(0.0, -0.3), target_faces=8000)
+    textured = bake_texture(head, ws, mesh, size=256, views=None)
+    np.savez(
+        path,
+        vertices=textured.vertices,
+        faces=textured.faces,
+        normals=textured.normals,
+        uv=textured.uv,
+        texture=textured.image,
+    )
+
+
+def _live_link_csv(path, frames: int = 300):
+    """A Live Link Face-style take: talking (jawOpen), a smile and blinks, 30 fps timecodes."""
+    t = np.arange(frames) / 30.0
+    values = {name: np.zeros(frames) for name in ARKIT_NAMES}
+    values["jawOpen"] = 0.5 * (1 + np.sin(2 * np.pi * 1.5 * t)) * (t > 1)
+    values["mouthSmileLeft"] = values["mouthSmileRight"] = np.clip(np.sin(np.pi * t / 10), 0, 1)
+    values["eyeBlinkLeft"] = values["eyeBlinkRight"] = (np.mod(t, 3) < 0.15).astype(float)
+    header = ["Timecode", "BlendShapeCount"] + [n[0].upper() + n[1:] for n in ARKIT_NAMES]
+    header += ["HeadYaw", "HeadPitch", "HeadRoll"]
+    rows = [",".join(header)]
+    for i in range(frames):
+        seconds, frame = divmod(i, 30)
+        cells = [f"00:00:{seconds:02d}:{frame:02d}.000", "61"]
+        cells += [f"{values[n][i]:.4f}" for n in ARKIT_NAMES]
+        cells += [f"{0.2 * np.sin(t[i]):.4f}", "0.0000", "0.0000"]
+        rows.append(",".join(cells))
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_bind_pose_animate_render(addon_zip, shared_dir, tmp_path):  # noqa: F811
+    _head_npz(tmp_path / "head.npz")
+    _live_link_csv(tmp_path / "take.csv")
+    backend, address = _start_backend(
+        shared_dir / "fixtures/panohead_tiny/G_tiny.pkl", tmp_path / "backend.log"
+    )
+    try:
+        env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"))
+        run = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "tests/blender/e2e_rig.py"),
+                str(addon_zip),
+                address,
+                str(tmp_path / "head.npz"),
+                str(tmp_path / "take.csv"),
+                str(tmp_path),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        backend.kill()
+        backend.wait()
+    lines = [line for line in run.stdout.splitlines() if line.startswith("E2E ")]
+    assert run.returncode == 0 and lines, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(lines[-1][4:])
+    print(json.dumps(report, indent=1))
+    assert report["bind_poll"] and report["last_error"] == "" and report["armature"]
+    assert report["bones"] == ["root", "neck", "jaw", "eye_L", "eye_R"]
+    assert sorted(report["vertex_groups"]) == sorted(report["bones"])
+    assert report["modifiers"][0][0] == "ARMATURE"
+    assert report["shape_keys"] == 1 + 52  # Basis + the ARKit face units
+    assert report["smile_range"][0] < 0 and report["smile_range"][1] > 1
+    # The jaw opens the mouth (down) and leaves the top of the head alone.
+    assert report["jaw_weighted_vertices"] > 20
+    assert report["jaw_mouth_motion"] > 0.005 and report["jaw_mouth_down"] < 0
+    assert report["jaw_far_motion"] < 0.1 * report["jaw_mouth_motion"]
+    assert report["smile_max_motion"] > 0.001 and report["smile_moving_vertices"] > 10
+    assert report["frames"] == 300 and report["keys_per_curve"] == 300
+    assert report["import_seconds"] < 1.0
+    assert report["shape_fcurves"] == 52 and report["open_frame"] > 1
+    assert report["render_difference"] > 0.005 and report["coverage"] > 0.05
