@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from backend.geometry import GridRegion, extract_mesh
@@ -98,3 +99,44 @@ def test_bind_pose_animate_render(addon_zip, shared_dir, tmp_path):  # noqa: F81
     assert report["import_seconds"] < 1.0
     assert report["shape_fcurves"] == 52 and report["open_frame"] > 1
     assert report["render_difference"] > 0.005 and report["coverage"] > 0.05
+
+
+def test_flame_rig_correctives_and_sequences(addon_zip, tmp_path):  # noqa: F811
+    frames = 50
+    t = np.linspace(0, 2, frames)
+    np.savez(
+        tmp_path / "flame_take.npz",
+        expr=np.stack([np.sin(3 * t), np.cos(2 * t), 0.5 * t], 1).astype(np.float32),
+        jaw_pose=np.stack([0.2 * np.abs(np.sin(5 * t)), 0 * t, 0 * t], 1).astype(np.float32),
+        neck_pose=np.stack([0 * t, 0.3 * np.sin(t), 0 * t], 1).astype(np.float32),
+        fps=np.float32(25.0),
+        release=np.asarray("flame2020"),
+    )
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"))
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests/blender/e2e_flame_drivers.py"),
+            str(addon_zip),
+            str(tmp_path / "flame_take.npz"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    lines = [line for line in run.stdout.splitlines() if line.startswith("E2E ")]
+    assert run.returncode == 0 and lines, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(lines[-1][4:])
+    print(json.dumps(report, indent=1))
+    assert report["keys"] == 1 + 3 + 36 and report["pose_keys"] == 36
+    assert report["exp_range"] == [-5.0, 5.0]
+    assert report["drivers"] == 36 and report["simple_expressions"]
+    assert report["pose_neck_00"] == pytest.approx(report["expected_00"], abs=1e-4)
+    assert report["pose_neck_02"] == pytest.approx(report["expected_02"], abs=1e-4)
+    assert report["frames"] == frames
+    assert report["bones_keyed"] == ["jaw", "neck"]
+    assert report["shapes_keyed"] == ["exp_000", "exp_001", "exp_002"]
+    assert report["baked_drivers"] == 0 and report["baked_pose_keys_keyed"] == 18
+    assert "tracked with flame2020" in report["mismatch"]

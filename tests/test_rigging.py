@@ -120,3 +120,40 @@ def test_unmatched_parts_get_weights_by_inpainting(model, fitted, target):
     blob = slice(len(target["vertices"]), None)
     assert np.allclose(rig.weights[blob].sum(1), 1, atol=1e-5)
     assert np.abs(rig.expressions[:, blob]).max() < 1e-6  # expressions fade to zero there
+
+
+def test_rig_command_binds_an_exported_head(tmp_path, capsys):
+    import torch
+
+    from backend.cli import main
+    from backend.export import export_mesh
+    from backend.geometry import GridRegion, extract_mesh
+
+    from .analytic_head import AnalyticHead
+
+    mesh = extract_mesh(
+        AnalyticHead(),
+        torch.zeros(1, 1, 1),
+        resolution=64,
+        region=GridRegion(0.0, -0.3),
+        target_faces=4000,
+    )
+    export_mesh(mesh, tmp_path / "head.glb")
+    assert (
+        main(
+            [
+                "rig",
+                "--mesh",
+                str(tmp_path / "head.glb"),
+                "--model",
+                "template",
+                "--out",
+                str(tmp_path / "rig.npz"),
+            ]
+        )
+        == 0
+    )
+    assert "residual" in capsys.readouterr().out
+    rig = load_rig(tmp_path / "rig.npz")
+    assert rig.weights.shape == (len(mesh.vertices), 5) and len(rig.expression_names) == 52
+    assert main(["rig", "--mesh", str(tmp_path / "missing.glb"), "--out", "x.npz"]) == 2
