@@ -15,20 +15,20 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-data.txt
 	touch $(STAMP)
 
-# Until the bundled demo model lands, the demo renders a turntable of a randomly initialised
-# tiny generator: it proves the pipeline runs, the images are not faces.
+# The main job on the bundled demo model: backend + Blender (bpy) through the add-on's code.
+# `make demo CHECKPOINT=path/to/panohead.pkl` runs the same on another checkpoint, and
+# `FLAME=path/to/generic_model.pkl` binds your FLAME model instead of the open template.
+CHECKPOINT ?= demo
+FLAME ?=
 demo: setup
-	@echo "PanoRig demo: no demo model is bundled yet - rendering a RANDOMLY INITIALISED tiny generator (noise, not a head)."
-	$(BIN)/python -m backend sample --checkpoint random:tiny --seeds 0 \
-		--yaw 0,45,90,135,180,225,270,315 --out out/demo
-	@echo "Turntable frames in out/demo/"
+	$(BIN)/python demo/make_demo.py --checkpoint $(CHECKPOINT) --flame "$(FLAME)" --out out
 
 test: setup
 	$(BIN)/python -m pytest -q
-	$(BIN)/ruff check backend kernels blender_addon build_addon.py tests bench
+	$(BIN)/ruff check backend kernels blender_addon build_addon.py tests bench demo
 
 lint: setup
-	$(BIN)/ruff check backend kernels blender_addon build_addon.py tests bench
+	$(BIN)/ruff check backend kernels blender_addon build_addon.py tests bench demo
 
 bench: setup
 	$(BIN)/python bench/generator_forward.py

@@ -61,10 +61,17 @@ def mesh_from_result(arrays: dict[str, np.ndarray]) -> MeshData:
         rgba[..., :3] = texture[::-1] / np.float32(255.0)  # Blender stores rows bottom-up
         rgba[..., 3] = 1.0
         pixels, size = rgba.reshape(-1), (width, height)
+    # UV atlases split vertices along chart seams; Blender keeps UVs per face corner, so the
+    # copies are welded back: no shading seams, and the surface stays one piece when posed.
+    welded, inverse = np.unique(vertices, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    summed = np.zeros_like(welded, dtype=np.float64)
+    np.add.at(summed, inverse, normals)
+    summed /= np.linalg.norm(summed, axis=1, keepdims=True).clip(1e-12)
     return MeshData(
-        generator_to_blender(vertices),
-        np.ascontiguousarray(faces, dtype=np.int32),
-        generator_to_blender(normals),
+        generator_to_blender(welded),
+        np.ascontiguousarray(inverse[faces], dtype=np.int32),
+        generator_to_blender(summed),
         corner_uv,
         pixels,
         size,

@@ -14,6 +14,13 @@ from .runtime import RUNTIME, BackendUnavailableError
 from .sequences import SequenceError, demo_sequence, load_sequence
 
 
+def _failed(operator: bpy.types.Operator, context: bpy.types.Context, exc: Exception) -> set[str]:
+    """Show the problem in the panel and the status bar; nothing in the scene changes."""
+    context.window_manager.panorig.last_error = str(exc)
+    operator.report({"ERROR"}, str(exc))
+    return {"CANCELLED"}
+
+
 def _connected() -> bool:
     return RUNTIME.session is not None and RUNTIME.session.connected
 
@@ -27,9 +34,7 @@ class PANORIG_OT_start_backend(bpy.types.Operator):
         try:
             runtime.start_local(context)
         except BackendUnavailableError as exc:
-            context.window_manager.panorig.last_error = str(exc)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return _failed(self, context, exc)
         return {"FINISHED"}
 
 
@@ -60,9 +65,7 @@ class PANORIG_OT_connect(bpy.types.Operator):
         try:
             runtime.connect(context, preferences(context).address)
         except BackendUnavailableError as exc:
-            context.window_manager.panorig.last_error = str(exc)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return _failed(self, context, exc)
         return {"FINISHED"}
 
 
@@ -215,9 +218,7 @@ def _apply(operator: bpy.types.Operator, context: bpy.types.Context, load) -> se
     try:
         channels = runtime.import_animation(context, _selected_rig(context), load())
     except (SequenceError, SequenceMismatchError, ValueError, OSError) as exc:
-        context.window_manager.panorig.last_error = str(exc)
-        operator.report({"ERROR"}, str(exc))
-        return {"CANCELLED"}
+        return _failed(operator, context, exc)
     message = f"PanoRig: {len(channels.frames)} frames keyed"
     if channels.skipped:
         message += f"; not on this rig: {', '.join(channels.skipped[:5])}"

@@ -50,9 +50,10 @@ class PanoRigPreferences(bpy.types.AddonPreferences):
     )
     checkpoint: StringProperty(
         name="Checkpoint",
-        default="",
+        default="demo",
         subtype="FILE_PATH",
-        description="Generator checkpoint (.pkl from PanoHead or a PanoRig .safetensors)",
+        description="Generator on the backend's machine: 'demo' (the bundled demo model), a "
+        "PanoHead .pkl or a PanoRig .safetensors",
     )
     flame_model: StringProperty(
         name="FLAME model",

@@ -1,20 +1,16 @@
 """A generator-like stand-in with a known surface and colour, for geometry and texture tests.
 
 The shape is a smooth union of a cranium, a face ellipsoid, a nose and a neck; raw sigma is
-``level - slope * f(p)``, so the ``level`` iso-surface is exactly ``f = 0``. The first three
-feature channels carry a smooth colour pattern in [-1, 1]; ``raw_rgb`` reads them directly.
+``10 - slope * f(p)`` near the surface, so the level-10 iso-surface is exactly ``f = 0``. The
+colour is a smooth pattern; ``ImplicitHead`` provides the generator interface.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from backend.models.rays import camera_rays
-from backend.models.renderer import ImportanceRenderer, RenderSettings
+from backend.teacher.implicit import ImplicitHead
 
 
 def _smin(a: torch.Tensor, b: torch.Tensor, k: float) -> torch.Tensor:
@@ -28,19 +24,10 @@ def _ellipsoid(p: torch.Tensor, centre, radii) -> torch.Tensor:
     return (q.norm(dim=-1) - 1) * r.min()
 
 
-class AnalyticHead:
-    """Duck-types the parts of ``TriGridGenerator`` that geometry and texture use."""
-
-    def __init__(
-        self, level: float = 10.0, slope: float = 400.0, resolution: int = 48, head: bool = True
-    ) -> None:
-        self.level, self.slope, self.head = level, slope, head
-        self.config = SimpleNamespace(box_warp=1.0)
-        self.neural_rendering_resolution = resolution
-        self.num_ws, self.w_dim = 1, 1
-        self.renderer = ImportanceRenderer(
-            RenderSettings(depth_resolution=48, depth_resolution_importance=48, triplane_crop=0)
-        )
+class AnalyticHead(ImplicitHead):
+    def __init__(self, slope: float = 400.0, resolution: int = 48, head: bool = True) -> None:
+        super().__init__(slope=slope, resolution=resolution)
+        self.head = head
 
     def implicit(self, p: torch.Tensor) -> torch.Tensor:
         """f(p): negative inside, zero on the surface, roughly a distance near it."""
@@ -49,55 +36,20 @@ class AnalyticHead:
         cranium = _ellipsoid(p, (0.0, 0.08, -0.03), (0.19, 0.2, 0.21))
         face = _ellipsoid(p, (0.0, -0.04, 0.05), (0.14, 0.19, 0.15))
         nose = _ellipsoid(p, (0.0, 0.0, 0.2), (0.03, 0.05, 0.04))
-        radial = (p[..., [0, 2]] - torch.tensor([0.0, -0.03], device=p.device)).norm(dim=-1)
+        radial = (p[..., [0, 2]] - torch.tensor([0.0, -0.03], dtype=p.dtype)).norm(dim=-1)
         neck = torch.maximum(radial - 0.08, p[..., 1] + 0.05)  # open cylinder down to y = -inf
         f = _smin(_smin(cranium, face, 0.06), neck, 0.05)
         return _smin(f, nose, 0.02)
 
-    def colour(self, p: torch.Tensor) -> torch.Tensor:
-        base = torch.tensor([0.45, 0.1, -0.1], device=p.device)
+    def field(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = torch.from_numpy(points)
+        base = torch.tensor([0.45, 0.1, -0.1], dtype=p.dtype)
         pattern = torch.stack(
             (torch.sin(9 * p[..., 0] + 1), torch.sin(11 * p[..., 1]), torch.sin(7 * p[..., 2] + 2)),
             dim=-1,
         )
-        return base + 0.4 * pattern
-
-    # --- the generator interface --------------------------------------------------------
-    def synthesize_grids(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-        return torch.zeros(ws.shape[0], 1)
-
-    def query(self, grids: torch.Tensor, points: torch.Tensor) -> dict[str, torch.Tensor]:
-        sigma = self.level - self.slope * self.implicit(points)
-        rgb = torch.zeros(*points.shape[:-1], 32, device=points.device)
-        rgb[..., :3] = self.colour(points)
-        return {"sigma": sigma[..., None], "rgb": rgb}
-
-    def raw_rgb(self, features: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
-        return features[:, :3]
-
-    def synthesis(
-        self,
-        ws,
-        c,
-        neural_rendering_resolution=None,
-        noise_mode="const",
-        deterministic=True,
-        generator=None,
-        grids=None,
-    ) -> dict[str, torch.Tensor]:
-        res = neural_rendering_resolution or self.neural_rendering_resolution
-        origins, directions = camera_rays(c, res)
-        out = self.renderer(lambda p: self.query(grids, p), origins, directions, True)
-        n = c.shape[0]
-        features = out.features.permute(0, 2, 1).reshape(n, -1, res, res)
-        raw = self.raw_rgb(features, ws)
-        return {
-            "image": F.interpolate(raw, scale_factor=4, mode="bilinear", align_corners=False),
-            "image_raw": raw,
-            "image_depth": out.depth.permute(0, 2, 1).reshape(n, 1, res, res),
-            "image_mask": out.weight.permute(0, 2, 1).reshape(n, 1, res, res),
-            "feature_image": features,
-        }
+        colour = (base + 0.4 * pattern + 1) / 2
+        return self.implicit(p).numpy(), colour.numpy()
 
     def surface_distance(self, points: np.ndarray) -> np.ndarray:
         """Distance of points near the surface to f = 0 (first order: |f| / |grad f|)."""

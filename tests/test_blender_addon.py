@@ -64,6 +64,24 @@ def _start_backend(checkpoint: Path, log: Path) -> tuple[subprocess.Popen, str]:
     return process, address
 
 
+def run_blender_script(script: str, args: list, user_dir: Path, timeout: int = 600) -> dict:
+    """Run a tests/blender script in a fresh bpy process; returns its 'E2E {json}' report."""
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(user_dir))
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "blender" / script), *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = [line for line in run.stdout.splitlines() if line.startswith("E2E ")]
+    assert run.returncode == 0 and lines, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(lines[-1][4:])
+    print(json.dumps(report, indent=1))
+    return report
+
+
 def _free_port() -> int:
     import socket
 
@@ -77,29 +95,12 @@ def test_generate_from_the_installed_extension(addon_zip, shared_dir, tmp_path):
         shared_dir / "fixtures/panohead_tiny/G_tiny.pkl", tmp_path / "backend.log"
     )
     try:
-        env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"))
-        run = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "tests/blender/e2e_addon.py"),
-                str(addon_zip),
-                address,
-                str(backend.pid),
-                str(tmp_path),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
+        report = run_blender_script(
+            "e2e_addon.py", [addon_zip, address, backend.pid, tmp_path], tmp_path / "blender_user"
         )
-        lines = [line for line in run.stdout.splitlines() if line.startswith("E2E ")]
-        assert run.returncode == 0 and lines, run.stdout[-3000:] + run.stderr[-3000:]
-        report = json.loads(lines[-1][4:])
     finally:
         backend.kill()
         backend.wait()
-    print(json.dumps(report, indent=1))
     assert report["generate_poll_before_connect"] is False
     assert report["generate_poll_while_busy"] is False
     assert report["status"].startswith("Connected (cpu)")

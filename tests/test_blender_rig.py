@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -16,7 +11,7 @@ from backend.rigging.sequences import ARKIT_NAMES
 from backend.texture import bake_texture
 
 from .analytic_head import AnalyticHead
-from .test_blender_addon import ROOT, _start_backend, addon_zip  # noqa: F401 (fixture)
+from .test_blender_addon import _start_backend, addon_zip, run_blender_script  # noqa: F401
 
 
 def _head_npz(path):
@@ -60,30 +55,14 @@ def test_bind_pose_animate_render(addon_zip, shared_dir, tmp_path):  # noqa: F81
         shared_dir / "fixtures/panohead_tiny/G_tiny.pkl", tmp_path / "backend.log"
     )
     try:
-        env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"))
-        run = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "tests/blender/e2e_rig.py"),
-                str(addon_zip),
-                address,
-                str(tmp_path / "head.npz"),
-                str(tmp_path / "take.csv"),
-                str(tmp_path),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
+        report = run_blender_script(
+            "e2e_rig.py",
+            [addon_zip, address, tmp_path / "head.npz", tmp_path / "take.csv", tmp_path],
+            tmp_path / "blender_user",
         )
     finally:
         backend.kill()
         backend.wait()
-    lines = [line for line in run.stdout.splitlines() if line.startswith("E2E ")]
-    assert run.returncode == 0 and lines, run.stdout[-3000:] + run.stderr[-3000:]
-    report = json.loads(lines[-1][4:])
-    print(json.dumps(report, indent=1))
     assert report["bind_poll"] and report["last_error"] == "" and report["armature"]
     assert report["bones"] == ["root", "neck", "jaw", "eye_L", "eye_R"]
     assert sorted(report["vertex_groups"]) == sorted(report["bones"])
@@ -112,24 +91,12 @@ def test_flame_rig_correctives_and_sequences(addon_zip, tmp_path):  # noqa: F811
         fps=np.float32(25.0),
         release=np.asarray("flame2020"),
     )
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"))
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tests/blender/e2e_flame_drivers.py"),
-            str(addon_zip),
-            str(tmp_path / "flame_take.npz"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
+    report = run_blender_script(
+        "e2e_flame_drivers.py",
+        [addon_zip, tmp_path / "flame_take.npz"],
+        tmp_path / "blender_user",
         timeout=300,
-        check=False,
     )
-    lines = [line for line in run.stdout.splitlines() if line.startswith("E2E ")]
-    assert run.returncode == 0 and lines, run.stdout[-3000:] + run.stderr[-3000:]
-    report = json.loads(lines[-1][4:])
-    print(json.dumps(report, indent=1))
     assert report["keys"] == 1 + 3 + 36 and report["pose_keys"] == 36
     assert report["exp_range"] == [-5.0, 5.0]
     assert report["drivers"] == 36 and report["simple_expressions"]

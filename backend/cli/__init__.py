@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from ..models.errors import CheckpointError
-from . import convert, mesh, rig, sample, serve
+from . import convert, mesh, rig, sample, serve, train_demo
 
-COMMANDS = (sample, mesh, rig, convert, serve)
+COMMANDS = (sample, mesh, rig, convert, serve, train_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

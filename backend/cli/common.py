@@ -44,8 +44,8 @@ def parse_floats(text: str) -> list[float]:
 def add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
-        required=True,
-        help="official PanoHead .pkl, PanoRig .safetensors, or random:<preset> "
-        f"(random weights, for testing; presets: {', '.join(PRESETS)})",
+        default="demo",
+        help="'demo' (the bundled demo model, default), an official PanoHead .pkl, a PanoRig "
+        f".safetensors, or random:<preset> (random weights for testing: {', '.join(PRESETS)})",
     )
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")

@@ -10,7 +10,11 @@ from ..service import make_keys, serve
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the backend service for the Blender add-on")
     p.add_argument("--bind", default="tcp://127.0.0.1:5577", help="ZeroMQ address to listen on")
-    p.add_argument("--checkpoint", default=None, help="default generator checkpoint")
+    p.add_argument(
+        "--checkpoint",
+        default="demo",
+        help="default generator: 'demo' (bundled), a PanoHead .pkl or a PanoRig .safetensors",
+    )
     p.add_argument("--device", default="auto", help="auto|cpu|cuda")
     p.add_argument("--curve-keys", default=None, help="folder made by 'python -m backend keys'")
     p.add_argument(

@@ -26,6 +26,8 @@ from .official_pickle import OfficialSnapshot, is_official_snapshot, read_offici
 from .presets import PRESETS
 
 FORMAT_NAME = "panorig.generator"
+DEMO = "demo"
+DEMO_PATH = Path(__file__).resolve().parents[1] / "assets" / "demo_generator.safetensors"
 RANDOM_PREFIX = "random:"
 FORMAT_VERSION = "1"
 
@@ -72,8 +74,15 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
 
 
 def open_generator(spec: str, device: str | torch.device = "cpu") -> TriGridGenerator:
-    """A generator by checkpoint spec: a file path, or ``random:<preset>`` (random weights,
-    seeded, for tests and benchmarks; presets in ``presets.PRESETS``)."""
+    """A generator by checkpoint spec: ``demo`` (the bundled demo model), a file path, or
+    ``random:<preset>`` (random weights, seeded, for tests and benchmarks)."""
+    if spec == DEMO:
+        if not DEMO_PATH.is_file():
+            raise CheckpointError(
+                f"the bundled demo model is missing ({DEMO_PATH}).",
+                "Rebuild it with 'python -m backend train-demo' or restore it from git.",
+            )
+        return load_generator(DEMO_PATH, device=device)
     if spec.startswith(RANDOM_PREFIX):
         name = spec[len(RANDOM_PREFIX) :]
         if name not in PRESETS:
@@ -105,8 +114,11 @@ def generator_from_snapshot(snapshot: OfficialSnapshot) -> TriGridGenerator:
     return G
 
 
-def save_generator(G: TriGridGenerator, path: str | os.PathLike) -> Path:
-    """Write ``G`` in PanoRig's format (one .safetensors file with the JSON config inside)."""
+def save_generator(
+    G: TriGridGenerator, path: str | os.PathLike, extra: dict[str, str] | None = None
+) -> Path:
+    """Write ``G`` in PanoRig's format (one .safetensors file with the JSON config inside);
+    ``extra`` adds string metadata (e.g. how a model was trained)."""
     path = Path(path)
     tensors = {
         k: v.detach().to("cpu", torch.float32).contiguous() for k, v in G.state_dict().items()
@@ -115,6 +127,7 @@ def save_generator(G: TriGridGenerator, path: str | os.PathLike) -> Path:
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "config": json.dumps(G.config.to_dict(), sort_keys=True),
+        **(extra or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)

@@ -15,7 +15,6 @@ import collections
 import io
 import os
 import pickle
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,24 +23,11 @@ import numpy as np
 import torch
 
 from backend.models.errors import CheckpointError, UnsafeCheckpointError
+from backend.unpickling import DECODE_ERRORS
 
 _DAMAGED_HINT = "the checkpoint file is truncated or damaged; download it again."
 _UNSAFE_HINT = (
     "the file is not a PanoHead/EG3D snapshot or was tampered with; nothing in it was executed."
-)
-# Everything the C unpickler (or our own callbacks fed with bad arguments) raises on broken input.
-_DECODE_ERRORS = (
-    pickle.UnpicklingError,
-    EOFError,
-    ValueError,
-    TypeError,
-    AttributeError,
-    KeyError,
-    IndexError,
-    struct.error,
-    OverflowError,
-    RecursionError,
-    MemoryError,
 )
 
 
@@ -356,7 +342,7 @@ def _parse_storage_blob(blob: bytes) -> _Storage:
         keys = _HeaderUnpickler(stream).load()
     except CheckpointError:
         raise
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise _blob_error(f"{type(exc).__name__}: {exc}") from None
 
     refs = storage_unpickler.refs
@@ -603,7 +589,7 @@ def _unpickle(path: Path, max_bytes: int) -> Any:
         raise
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror}.", "check the path.") from None
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise CheckpointError(
             f"cannot unpickle {path} ({type(exc).__name__}: {exc}).", _DAMAGED_HINT
         ) from None

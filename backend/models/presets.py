@@ -27,4 +27,27 @@ def tiny() -> GeneratorConfig:
     )
 
 
-PRESETS: dict[str, Callable[[], GeneratorConfig]] = {"release": release, "tiny": tiny}
+def demo() -> GeneratorConfig:
+    """PanoRig's bundled demo generator: same building blocks, no super-resolution, no
+    background, an 8-number latent (the teacher family's traits), camera-independent."""
+    return GeneratorConfig(
+        z_dim=8,
+        w_dim=256,
+        mapping_layer_features=256,
+        img_resolution=128,
+        channel_base=4096,
+        channel_max=128,
+        grid_size=64,
+        use_torgb_raw=False,
+        use_background=False,
+        superresolution=None,
+        neural_rendering_resolution=128,
+        c_scale=0.0,
+    )
+
+
+PRESETS: dict[str, Callable[[], GeneratorConfig]] = {
+    "release": release,
+    "tiny": tiny,
+    "demo": demo,
+}

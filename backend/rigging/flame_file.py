@@ -57,6 +57,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..unpickling import DECODE_ERRORS
 from .errors import RigModelError
 from .head_model import FLAME_JOINTS, HeadModel
 
@@ -98,22 +99,6 @@ _DAMAGED_HINT = "Download the FLAME model again (or export the .npz again) and u
 _LAYOUT_HINT = (
     "Use the unmodified model file from your FLAME download, or an .npz export of all its keys."
 )
-# Everything the C unpickler (or our callbacks fed with bad arguments) raises on broken input.
-_DECODE_ERRORS = (
-    pickle.UnpicklingError,
-    EOFError,
-    ValueError,
-    TypeError,
-    AttributeError,
-    KeyError,
-    IndexError,
-    struct.error,
-    OverflowError,
-    RecursionError,
-    MemoryError,
-)
-
-
 # --- inert stand-ins for the classes FLAME pickles name --------------------------------------
 
 
@@ -344,7 +329,7 @@ def _read_entries(path: Path) -> dict[str, Any]:
         raise
     except OSError as exc:
         raise RigModelError(f"cannot read {path}: {exc.strerror}.", "Check the path.") from None
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise _damaged(path, exc) from None
     if top is None:
         top = _read_npz(path)

@@ -27,6 +27,7 @@ package = "bl_ext.user_default.panorig"
 runtime = sys.modules[f"{package}.runtime"]
 prefs = bpy.context.preferences.addons[package].preferences
 prefs.mode, prefs.address, prefs.timeout = "CONNECT", address, 5.0
+prefs.checkpoint = ""  # use the backend's own (the test fixture)
 state = bpy.context.window_manager.panorig
 
 

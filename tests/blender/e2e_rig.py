@@ -27,6 +27,7 @@ scene_mod = sys.modules[f"{package}.scene"]
 sequences = sys.modules[f"{package}.sequences"]
 prefs = bpy.context.preferences.addons[package].preferences
 prefs.mode, prefs.address, prefs.timeout = "CONNECT", address, 60.0
+prefs.checkpoint = ""
 state = bpy.context.window_manager.panorig
 
 

@@ -1,0 +1,42 @@
+"""``train-demo``: rebuild the bundled demo generator by distilling the teacher family."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..models.checkpoint import DEMO_PATH, save_generator
+from ..progress import progress_bar
+from ..teacher.distill import DistillSettings, build_dataset, record_json, train_demo
+
+COMMAND = "python -m backend train-demo"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-demo", help="rebuild the bundled demo generator (CPU, ~40 min)")
+    defaults = DistillSettings()
+    p.add_argument("--first-seed", type=int, default=defaults.seeds[0])
+    p.add_argument("--heads", type=int, default=defaults.seeds[1] - defaults.seeds[0])
+    p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument("--workers", type=int, default=defaults.workers)
+    p.add_argument("--out", type=Path, default=DEMO_PATH)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = DistillSettings(
+        seeds=(args.first_seed, args.first_seed + args.heads),
+        steps=args.steps,
+        workers=args.workers,
+    )
+    with progress_bar("teacher heads") as bar:
+        data = build_dataset(settings, bar)
+    with progress_bar("distilling") as bar:
+        G, record = train_demo(settings, data, bar)
+    record["command"] = (
+        f"{COMMAND} --first-seed {args.first_seed} --heads {args.heads} --steps {args.steps}"
+    )
+    save_generator(G, args.out, extra={"training": record_json(record)})
+    size = args.out.stat().st_size / 2**20
+    print(f"wrote {args.out} ({size:.1f} MiB) after {record['train_seconds']:.0f} s of training")
+    return 0

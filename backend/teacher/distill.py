@@ -1,0 +1,195 @@
+"""Distilling the teacher family into the demo tri-grid generator, on a CPU.
+
+Data: for each training seed, the teacher head of ``seed_latent(seed, 8)``; points near its
+surface (most), around it (hair zone) and across the box, with the teacher's raw density and
+colour; and one small render from a random view. Loss: density (Huber, heavier near the
+surface), colour near the surface, and a render loss (image and mask) through PanoRig's own
+renderer. The generator learns z -> head, so unseen seeds give new heads of the family.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from functools import partial
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..cameras import orbit_cameras
+from ..models import TriGridGenerator
+from ..models.presets import demo
+from ..models.rays import camera_rays
+from ..models.renderer import ImportanceRenderer, RenderSettings
+from ..progress import Progress, report
+from ..sampling import seed_latent
+from .family import LATENT_DIM, teacher_head
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    seeds: tuple[int, int] = (1000, 1288)  # training seeds [first, last)
+    points: int = 24_000  # per head
+    render: int = 20  # teacher render size per head
+    steps: int = 2600
+    batch: int = 4
+    batch_points: int = 8192
+    lr: float = 2e-3
+    render_weight: float = 0.5
+    torch_seed: int = 2026
+    workers: int = 2
+
+
+@dataclass
+class HeadSamples:
+    z: np.ndarray  # [8]
+    points: np.ndarray  # [P, 3]
+    sigma: np.ndarray  # [P]
+    rgb: np.ndarray  # [P, 3] in [0, 1]
+    sdf: np.ndarray  # [P]
+    camera: np.ndarray  # [25]
+    image: np.ndarray  # [3, R, R] in [-1, 1]
+    mask: np.ndarray  # [R, R]
+
+
+def teacher_samples(seed: int, points: int = 24_000, render: int = 20) -> HeadSamples:
+    z = seed_latent(seed, LATENT_DIM).numpy()[0]
+    head = teacher_head(z, resolution=render)
+    rng = np.random.default_rng(seed)
+    surface = head.samples.points
+    n_near, n_zone = int(0.45 * points), int(0.2 * points)
+    near = surface[rng.integers(len(surface), size=n_near)] + rng.normal(0, 0.006, (n_near, 3))
+    zone = surface[rng.integers(len(surface), size=n_zone)] + rng.normal(0, 0.03, (n_zone, 3))
+    box = rng.uniform(-0.5, 0.5, (points - n_near - n_zone, 3))
+    p = np.concatenate([near, zone, box])
+    sdf, rgb = head.field(p)
+    camera = orbit_cameras(rng.uniform(0, 360), rng.uniform(-20, 35))
+    with torch.no_grad():
+        out = head.synthesis(torch.zeros(1, 1, 1), camera)
+    return HeadSamples(
+        z.astype(np.float32),
+        p.astype(np.float32),
+        head.density(sdf).astype(np.float32),
+        rgb.astype(np.float32),
+        sdf.astype(np.float32),
+        camera[0].numpy(),
+        out["image_raw"][0].numpy(),
+        out["image_mask"][0, 0].numpy(),
+    )
+
+
+def build_dataset(settings: DistillSettings, progress: Progress | None = None) -> list[HeadSamples]:
+    seeds = range(*settings.seeds)
+    data = []
+    with ProcessPoolExecutor(settings.workers) as pool:
+        jobs = pool.map(
+            teacher_samples,
+            seeds,
+            [settings.points] * len(seeds),
+            [settings.render] * len(seeds),
+        )
+        for i, item in enumerate(jobs):
+            data.append(item)
+            report(progress, (i + 1) / len(seeds), "teacher heads")
+    return data
+
+
+def train_demo(
+    settings: DistillSettings, data: list[HeadSamples], progress: Progress | None = None
+) -> tuple[TriGridGenerator, dict]:
+    torch.manual_seed(settings.torch_seed)
+    G = demo().build().train()
+    mapping = [p for n, p in G.named_parameters() if "mapping" in n]
+    rest = [p for n, p in G.named_parameters() if "mapping" not in n]
+    # The mapping layers store weights scaled by lr_multiplier 0.01 (StyleGAN's equalised lr);
+    # distillation wants them to move as fast as the rest.
+    opt = torch.optim.Adam(
+        [{"params": rest, "lr": settings.lr}, {"params": mapping, "lr": settings.lr * 100}],
+        betas=(0.9, 0.99),
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / settings.steps, 1.0)))
+    )
+    render = ImportanceRenderer(
+        RenderSettings(depth_resolution=24, depth_resolution_importance=24, triplane_crop=0)
+    )
+    stacked = {
+        "z": torch.from_numpy(np.stack([d.z for d in data])),
+        "camera": torch.from_numpy(np.stack([d.camera for d in data])),
+        "image": torch.from_numpy(np.stack([d.image for d in data])),
+        "mask": torch.from_numpy(np.stack([d.mask for d in data])),
+    }
+    rng = np.random.default_rng(settings.torch_seed)
+    history, start = [], time.perf_counter()
+    c = torch.zeros(settings.batch, 25)
+    for step in range(settings.steps):
+        heads = rng.choice(len(data), size=settings.batch, replace=False)
+        picks = [
+            (data[h], rng.integers(len(data[h].points), size=settings.batch_points)) for h in heads
+        ]
+        pts, sigma_t, rgb_t, sdf_t = (_gather(picks, n) for n in ("points", "sigma", "rgb", "sdf"))
+        ws = G.mapping(stacked["z"][heads], c)
+        grids = G.synthesize_grids(ws)
+        out = G.query(grids, pts)
+        near = torch.exp(-sdf_t.abs() / 0.02)
+        loss_sigma = (
+            F.huber_loss(out["sigma"][..., 0], sigma_t, delta=5.0, reduction="none")
+            * (1 + 3 * near)
+        ).mean() / 10
+        colour_w = torch.exp(-sdf_t.abs() / 0.01)
+        loss_rgb = ((out["rgb"][..., :3] - (rgb_t * 2 - 1)).abs().sum(-1) * colour_w).mean()
+        loss_render = torch.zeros(())
+        if settings.render_weight > 0:
+            res = data[0].mask.shape[-1]
+            origins, directions = camera_rays(stacked["camera"][heads], res)
+            rendered = render(partial(G.query, grids), origins, directions, True)
+            image = rendered.features[..., :3].permute(0, 2, 1).reshape(-1, 3, res, res)
+            mask = rendered.weight[..., 0].reshape(-1, res, res)
+            loss_render = (image - stacked["image"][heads]).abs().mean() + (
+                mask - stacked["mask"][heads]
+            ).abs().mean()
+        loss = loss_sigma + loss_rgb + settings.render_weight * loss_render
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        schedule.step()
+        if step % 50 == 0 or step == settings.steps - 1:
+            history.append(
+                {
+                    "step": step,
+                    "loss": float(loss),
+                    "sigma": float(loss_sigma),
+                    "rgb": float(loss_rgb),
+                    "render": float(loss_render),
+                    "seconds": round(time.perf_counter() - start, 1),
+                }
+            )
+            report(progress, (step + 1) / settings.steps, f"training (loss {float(loss):.3f})")
+    G.eval().requires_grad_(False)
+    set_w_avg(G)
+    record = {
+        "settings": asdict(settings),
+        "history": history,
+        "train_seconds": round(time.perf_counter() - start, 1),
+    }
+    return G, record
+
+
+def _gather(picks: list[tuple[HeadSamples, np.ndarray]], name: str) -> torch.Tensor:
+    return torch.from_numpy(np.stack([getattr(d, name)[i] for d, i in picks]))
+
+
+@torch.no_grad()
+def set_w_avg(G: TriGridGenerator, samples: int = 10_000, seed: int = 123) -> None:
+    """The mean w over random latents, which truncation pulls toward (as StyleGAN tracks it)."""
+    z = torch.from_numpy(np.random.RandomState(seed).randn(samples, G.z_dim)).float()
+    w = G.backbone.mapping(z, torch.zeros(samples, G.c_dim))[:, 0]
+    G.backbone.mapping.w_avg.copy_(w.mean(0))
+
+
+def record_json(record: dict) -> str:
+    return json.dumps(record, sort_keys=True)
