@@ -68,6 +68,7 @@ notes.append(f"backend: {state.status}")
 settings = context.scene.panorig
 # The demo model has no super-resolution: its renders add nothing to the colour map it bakes.
 settings.resolution, settings.faces, settings.texture, settings.views = 192, 30000, 1024, 0
+settings.psi = 1.0  # the demo family was trained on untruncated latents: each seed's own traits
 heads = []
 for i, seed in enumerate(seeds):
     settings.seed = seed
@@ -104,9 +105,16 @@ world = bpy.data.worlds.new("PanoRig world")
 world.use_nodes = True
 world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.05, 0.05, 0.06, 1)
 scene.world = world
-for name, energy, rot in (("Key", 3.5, (55, 0, -35)), ("Fill", 1.2, (70, 0, 140))):
+# Soft, mostly frontal key (a grazing sun draws a hard shadow line down the face), a fill from
+# the other side and a rim light from behind.
+for name, energy, rot in (
+    ("Key", 3.0, (55, 0, -20)),
+    ("Fill", 1.3, (70, 0, 35)),
+    ("Rim", 1.0, (115, 0, 180)),
+):
     light = bpy.data.objects.new(name, bpy.data.lights.new(name, "SUN"))
     light.data.energy = energy
+    light.data.angle = math.radians(15)
     light.rotation_euler = tuple(math.radians(a) for a in rot)
     scene.collection.objects.link(light)
 camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))

@@ -1,6 +1,6 @@
 """The main job end to end: backend service + Blender (bpy) driving the add-on's own code.
 
-    python demo/make_demo.py [--checkpoint demo|PATH] [--out out] [--seeds 0,1]
+    python demo/make_demo.py [--checkpoint demo|PATH] [--flame PATH] [--out out] [--seeds 0,8]
 
 Builds the add-on, starts the backend on a free loopback port, then in a fresh bpy process
 installs the add-on and generates heads, binds the open template rig (FLAME with
@@ -33,7 +33,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", default="demo", help="demo (bundled) or a checkpoint path")
     parser.add_argument("--flame", default="", help="your FLAME file (default: open template)")
-    parser.add_argument("--seeds", default="0,1")
+    # seed 0, and seed 8 for contrast (fair skin, long hair and a bun in the demo family)
+    parser.add_argument("--seeds", default="0,8")
     parser.add_argument("--out", type=Path, default=ROOT / "out")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ class DistillSettings:
     batch_points: int = 8192
     lr: float = 2e-3
     render_weight: float = 0.5
+    colour_weight: float = 3.0
     torch_seed: int = 2026
     workers: int = 2
 
@@ -140,8 +141,11 @@ def train_demo(
             F.huber_loss(out["sigma"][..., 0], sigma_t, delta=5.0, reduction="none")
             * (1 + 3 * near)
         ).mean() / 10
-        colour_w = torch.exp(-sdf_t.abs() / 0.01)
-        loss_rgb = ((out["rgb"][..., :3] - (rgb_t * 2 - 1)).abs().sum(-1) * colour_w).mean()
+        # Colour counts over the band renders composite through, not only on the surface.
+        colour_w = torch.where(sdf_t.abs() < 0.02, 1.0, torch.exp(-(sdf_t.abs() - 0.02) / 0.01))
+        loss_rgb = settings.colour_weight * (
+            (out["rgb"][..., :3] - (rgb_t * 2 - 1)).abs().sum(-1) * colour_w
+        ).mean()
         loss_render = torch.zeros(())
         if settings.render_weight > 0:
             res = data[0].mask.shape[-1]
