@@ -143,9 +143,10 @@ def train_demo(
         ).mean() / 10
         # Colour counts over the band renders composite through, not only on the surface.
         colour_w = torch.where(sdf_t.abs() < 0.02, 1.0, torch.exp(-(sdf_t.abs() - 0.02) / 0.01))
-        loss_rgb = settings.colour_weight * (
-            (out["rgb"][..., :3] - (rgb_t * 2 - 1)).abs().sum(-1) * colour_w
-        ).mean()
+        loss_rgb = (
+            settings.colour_weight
+            * ((out["rgb"][..., :3] - (rgb_t * 2 - 1)).abs().sum(-1) * colour_w).mean()
+        )
         loss_render = torch.zeros(())
         if settings.render_weight > 0:
             res = data[0].mask.shape[-1]
