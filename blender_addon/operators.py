@@ -21,6 +21,17 @@ def _failed(operator: bpy.types.Operator, context: bpy.types.Context, exc: Excep
     return {"CANCELLED"}
 
 
+def _backend_idle(cls: type[bpy.types.Operator]) -> bool:
+    """Connected and not busy; otherwise the button says which."""
+    if not _connected():
+        cls.poll_message_set("Start or connect to a backend first")
+        return False
+    if RUNTIME.job:
+        cls.poll_message_set("The backend is working on a head; wait or cancel it")
+        return False
+    return True
+
+
 def _connected() -> bool:
     return RUNTIME.session is not None and RUNTIME.session.connected
 
@@ -76,13 +87,7 @@ class PANORIG_OT_generate(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if not _connected():
-            cls.poll_message_set("Start or connect to a backend first")
-            return False
-        if RUNTIME.job:
-            cls.poll_message_set("A head is being generated; wait or cancel it")
-            return False
-        return True
+        return _backend_idle(cls)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         runtime.generate(context)
@@ -146,11 +151,7 @@ class PANORIG_OT_bind_head(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if not _connected():
-            cls.poll_message_set("Start or connect to a backend first")
-            return False
-        if RUNTIME.job:
-            cls.poll_message_set("The backend is busy; wait or cancel")
+        if not _backend_idle(cls):
             return False
         head = _selected_head(context)
         if head is None:
