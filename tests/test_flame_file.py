@@ -28,6 +28,7 @@ from backend.rigging import flame_file
 from backend.rigging.errors import RigModelError
 from backend.rigging.flame_file import load_flame
 from backend.rigging.lbs import skin
+from backend.unpickling import Allowed
 
 V_HEAD, V_EYE = 162, 42
 V = V_HEAD + 2 * V_EYE
@@ -475,13 +476,54 @@ def test_refuses_damaged_and_foreign_files(tmp_path: Path) -> None:
         load_flame(tmp_path / "objects.npz")
 
 
+def _loader_state() -> list:
+    """The attributes of every allowed global (of the function behind each wrapper)."""
+    targets = [
+        found.function if isinstance(found, Allowed) else found
+        for found in flame_file._FlameUnpickler.allowed.values()
+    ]
+    return [(dict(vars(t)), getattr(t, "__defaults__", None)) for t in targets]
+
+
+# BUILD with a slot state (setattr per key) and with a plain state (an update of __dict__).
+HOSTILE_STATES = [(None, {"__defaults__": (["injected"],)}), {"__defaults__": (), "foo": 1}]
+
+
+@pytest.mark.parametrize("state", HOSTILE_STATES, ids=["slot state", "dict state"])
 @pytest.mark.parametrize(
-    "name", [b"numpy\nndarray", b"numpy\ndtype", b"scipy.sparse._csc\ncsc_matrix"]
+    "name",
+    [
+        "numpy\nndarray",
+        "numpy\ndtype",
+        "scipy.sparse._csc\ncsc_matrix",
+        "__builtin__\nset",
+        "_codecs\nencode",
+        "chumpy.ch\nCh",
+    ],
 )
-def test_refuses_to_modify_the_loader(tmp_path: Path, name: bytes) -> None:
-    """BUILD on an allowed global itself (state (None, {'foo': 1})) changes nothing."""
-    data = b"\x80\x02c" + name + b"\nN}U\x03fooK\x01s\x86b."
-    with pytest.raises(RigModelError, match="damaged|unexpected attempt to modify"):
+def test_refuses_to_modify_the_loader(tmp_path: Path, name: str, state) -> None:
+    """GLOBAL of an allowed name, then BUILD on it: refused, and nothing changes."""
+    state_ops = pickle.dumps(state, protocol=2)[2:-1]  # without PROTO and STOP
+    data = b"\x80\x02" + pickle.GLOBAL + f"{name}\n".encode() + state_ops + pickle.BUILD + b"."
+    before = _loader_state()
+    with pytest.raises(RigModelError, match="unexpected attempt to modify") as info:
         load_flame(_write(tmp_path / "generic_model.pkl", data))
-    for allowed in flame_file._GLOBALS.values():
-        assert not hasattr(allowed, "foo")
+    assert "nothing in it was executed" in info.value.hint
+    assert _loader_state() == before
+    assert flame_file._make_set.__defaults__ == ((),)
+    d = _flame_dict()  # and the loader still reads real files
+    _assert_matches(load_flame(_write_2020(tmp_path / "generic_model.pkl", d)), d)
+
+
+def test_refuses_to_modify_built_objects(tmp_path: Path) -> None:
+    """BUILD on a stub that takes no state (an ndarray token made with NEWOBJ) is refused."""
+    data = b"\x80\x02cnumpy\nndarray\n)\x81}U\x03fooK\x01sb."
+    assert [op.name for op, _, _ in pickletools.genops(data)][-3:] == ["SETITEM", "BUILD", "STOP"]
+    with pytest.raises(RigModelError, match="unexpected attempt to modify a _NdarrayName object"):
+        load_flame(_write(tmp_path / "generic_model.pkl", data))
+
+
+def test_chumpy_state_must_be_a_dict(tmp_path: Path) -> None:
+    data = b"\x80\x02cchumpy.ch\nCh\n)\x81]b."  # NEWOBJ, then BUILD with a list
+    with pytest.raises(RigModelError, match="a chumpy.ch.Ch object has a state of type list"):
+        load_flame(_write(tmp_path / "generic_model.pkl", data))

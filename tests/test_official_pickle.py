@@ -21,12 +21,14 @@ import pytest
 import torch
 from torch import nn
 
+from backend.models import official_pickle
 from backend.models.errors import CheckpointError, UnsafeCheckpointError
 from backend.models.official_pickle import (
     OfficialSnapshot,
     is_official_snapshot,
     read_official_snapshot,
 )
+from backend.unpickling import Allowed
 
 FIXTURES = ("panohead_tiny", "eg3d_tiny")
 PLACEHOLDER_SRC = "raise RuntimeError('module source must never be executed')\n"
@@ -329,6 +331,12 @@ def test_is_official_snapshot(fixture_data, tmp_path):
     np.savez(npz, a=np.zeros(2))
     assert not is_official_snapshot(npz)
     assert not is_official_snapshot(tmp_path / "missing.pkl")
+    # safetensors files start with their header length: here 25216 = 0x6280, whose first byte
+    # is pickle's PROTO; and 640 = 0x280 even looks like PROTO 2.
+    for length in (25216, 640):
+        weights = tmp_path / f"{length}.safetensors"
+        weights.write_bytes(length.to_bytes(8, "little") + b'{"a": 1}'.ljust(length))
+        assert weights.read_bytes()[:1] == pickle.PROTO and not is_official_snapshot(weights)
 
 
 # --- walk semantics against torch itself --------------------------------------------------------
@@ -486,6 +494,68 @@ def test_never_looks_at_module_source(tmp_path):
         "": "TriPlaneGenerator"
     }
     assert not marker.exists()
+
+
+# --- refusals: a pickle may not modify the reader -----------------------------------------------
+
+
+def _loader_state() -> list:
+    """The attributes of every allowed global (of the function behind each wrapper)."""
+    allowed = [
+        *official_pickle._SnapshotUnpickler.allowed.values(),
+        *official_pickle._StorageUnpickler.allowed.values(),
+    ]
+    targets = [found.function if isinstance(found, Allowed) else found for found in allowed]
+    return [(dict(vars(t)), getattr(t, "__defaults__", None)) for t in targets]
+
+
+# BUILD with a slot state (setattr per key) and with a plain state (an update of __dict__).
+HOSTILE_STATES = [(None, {"__defaults__": ({"neg": True},)}), {"__defaults__": (), "foo": 1}]
+
+
+@pytest.mark.parametrize("state", HOSTILE_STATES, ids=["slot state", "dict state"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "torch._utils\n_rebuild_tensor_v2",
+        "torch._utils\n_rebuild_parameter",
+        "numpy\ndtype",
+        "collections\nOrderedDict",
+        "dnnlib.util\nEasyDict",
+        "torch.nn.modules.container\nSequential",
+    ],
+)
+def test_refuses_to_modify_the_loader(name, state, tmp_path):
+    """GLOBAL of an allowed name, then BUILD on it: refused, and nothing changes."""
+    state_ops = pickle.dumps(state, protocol=2)[2:-1]  # without PROTO and STOP
+    data = b"\x80\x02" + pickle.GLOBAL + f"{name}\n".encode() + state_ops + pickle.BUILD + b"."
+    path = tmp_path / "snapshot.pkl"
+    path.write_bytes(data)
+    before = _loader_state()
+    with pytest.raises(UnsafeCheckpointError, match="unexpected attempt to modify") as info:
+        read_official_snapshot(path)
+    assert "nothing in it was executed" in info.value.hint
+    assert _loader_state() == before
+    assert official_pickle._rebuild_tensor_v2.__defaults__ == (None,)
+    assert official_pickle._rebuild_parameter.__dict__ == {}
+
+
+def test_refuses_to_modify_built_records(tmp_path):
+    """BUILD on a tensor the reader built would skip its checks: refused."""
+    root = _minimal_generator()
+    parameter = _hand_parameter(_legacy_blob(np.zeros(3, dtype=np.float32)), (3,))
+    parameter.state = {"view": None}
+    root.args[0]["state"]["_parameters"]["w"] = parameter
+    with pytest.raises(UnsafeCheckpointError, match="unexpected attempt to modify a _TensorRecord"):
+        read_official_snapshot(_snapshot_file(tmp_path, root))
+
+
+def test_module_state_must_be_a_dict(tmp_path):
+    stub = _Call(_Ref("torch.nn.modules.container", "Sequential"), state=[1])
+    root = _minimal_generator()
+    root.args[0]["state"]["_modules"]["net"] = stub
+    with pytest.raises(CheckpointError, match="a Sequential object has a state of type list"):
+        read_official_snapshot(_snapshot_file(tmp_path, root))
 
 
 # --- damaged and wrong files --------------------------------------------------------------------

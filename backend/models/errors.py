@@ -6,14 +6,13 @@ the service and the Blender add-on can all show the problem and the fix in plain
 
 from __future__ import annotations
 
+from ..common.errors import PanoRigError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(PanoRigError):
     """A checkpoint file cannot be used (missing, damaged, unsafe or inconsistent)."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(f"{message} {hint}".strip())
-        self.message = message
-        self.hint = hint
+    code = "checkpoint"
 
 
 class UnsafeCheckpointError(CheckpointError):

@@ -2,10 +2,11 @@
 
 The official ``network-snapshot-*.pkl`` files are ``torch_utils.persistence`` pickles: every
 network module carries the Python source of its defining file, and a normal ``pickle.load`` would
-import or ``exec`` that code. This reader unpickles with an allow-list of the few globals such a
-snapshot uses, maps each onto an inert record of this module, parses the embedded tensor blobs by
-hand, and then walks the chosen network into plain tensors and attributes. Nothing found in the
-file is ever imported, executed or called. Layout facts:
+import or ``exec`` that code. This reader unpickles (``backend.unpickling``) with an allow-list of
+the few globals such a snapshot uses, maps each onto an inert stub or a small argument-checking
+function that builds inert records, parses the embedded tensor blobs by hand, and then walks the
+chosen network into plain tensors and attributes. Nothing found in the file is ever imported,
+executed or called, and the file cannot modify the reader. Layout facts:
 ``shared/research/panohead_pickle_format.md``.
 """
 
@@ -23,7 +24,15 @@ import numpy as np
 import torch
 
 from backend.models.errors import CheckpointError, UnsafeCheckpointError
-from backend.unpickling import DECODE_ERRORS
+from backend.unpickling import (
+    DECODE_ERRORS,
+    NUMPY_SCALAR_GLOBALS,
+    Allowed,
+    Inert,
+    RestrictedUnpickler,
+    StateStub,
+    Stub,
+)
 
 _DAMAGED_HINT = "the checkpoint file is truncated or damaged; download it again."
 _UNSAFE_HINT = (
@@ -50,16 +59,17 @@ class OfficialSnapshot:
 
 
 # Records compare by identity (eq=False): they only ever flow from the unpickler to the walk.
-@dataclass(frozen=True, slots=True, eq=False)
-class _Storage:
+# Inert: the pickle may not BUILD them (that would bypass the checks of the callables below).
+@dataclass(frozen=True, eq=False)
+class _Storage(Inert):
     """A storage's raw elements: a read-only numpy view into the pickled blob (not copied)."""
 
     data: np.ndarray
     torch_dtype: torch.dtype
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class _TensorRecord:
+@dataclass(frozen=True, eq=False)
+class _TensorRecord(Inert):
     """A tensor as a read-only numpy view; copied only if the chosen network needs it."""
 
     view: np.ndarray
@@ -75,44 +85,32 @@ class _TensorRecord:
         return tensor
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class _PersistentModule:
+@dataclass(frozen=True, eq=False)
+class _PersistentModule(Inert):
     """What ``_reconstruct_persistent_obj`` would have rebuilt, minus the embedded source."""
 
     class_name: str
     state: dict
 
 
-class _EasyDict(dict):
+class _EasyDict(dict, Stub):
     """Stands in for ``dnnlib.util.EasyDict`` (rebuilt with NEWOBJ + SETITEMS)."""
 
     __slots__ = ()
 
 
-class _ImportPathModule:
-    """Stands in for a module class the snapshot references by import path (NEWOBJ + BUILD)."""
+class _ImportPathModule(StateStub):
+    """Stands in for a module class the snapshot references by import path (NEWOBJ + BUILD).
 
-    __slots__ = ("state",)
-    class_name = ""
+    One subclass per class (``named``): the walk needs the class name. A module that never gets
+    BUILD keeps an empty state.
+    """
 
-    def __new__(cls) -> _ImportPathModule:
-        # NEWOBJ creates instances without __init__; a module that never gets BUILD stays empty.
-        self = super().__new__(cls)
-        self.state = {}
-        return self
+    __slots__ = ()
 
-    def __setstate__(self, state: Any) -> None:
-        if not isinstance(state, dict):
-            raise CheckpointError(
-                f"{self.class_name} has a state of type {type(state).__name__}, expected a dict.",
-                _DAMAGED_HINT,
-            )
-        self.state = state
-
-
-def _import_path_stub(class_name: str) -> type[_ImportPathModule]:
-    # One type per class: NEWOBJ needs a real type and the walk needs the class name.
-    return type(class_name, (_ImportPathModule,), {"__slots__": (), "class_name": class_name})
+    @property
+    def class_name(self) -> str:
+        return type(self).__name__
 
 
 # --- allow-listed callables -------------------------------------------------------------------
@@ -204,93 +202,77 @@ def _rebuild_parameter_with_state(
     return _rebuild_parameter(data, requires_grad, backward_hooks)
 
 
-def _numpy_dtype(name: Any, align: Any = False, copy: Any = True) -> np.dtype:
-    if not isinstance(name, str):
-        raise CheckpointError(f"numpy dtype spec {name!r} is not a string.", _DAMAGED_HINT)
-    # Always a copy: the BUILD that follows must never modify numpy's shared builtin dtypes.
-    return np.dtype(name, bool(align), True)
-
-
-def _numpy_scalar(dtype: Any, data: Any) -> np.generic:
-    if (
-        not isinstance(dtype, np.dtype)
-        or dtype.kind not in "biufc"
-        or not isinstance(data, bytes)
-        or len(data) != dtype.itemsize
-    ):
-        raise CheckpointError(
-            f"unsupported numpy scalar (dtype {dtype!r}, {type(data).__name__}).", _DAMAGED_HINT
-        )
-    return np.frombuffer(data, dtype=dtype, count=1)[0]
-
-
 def _load_from_bytes(blob: Any) -> _Storage:
     if not isinstance(blob, bytes):
         raise CheckpointError("storage blob is not a bytes object.", _DAMAGED_HINT)
     return _parse_storage_blob(blob)
 
 
-# Outer-stream allow-list: the 11 globals of an official PanoHead snapshot, both numpy spellings,
-# the EasyDict alias, torch 2's parameter variant and EG3D's three undecorated rendering classes.
-_OUTER_GLOBALS: dict[tuple[str, str], Any] = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("dnnlib.util", "EasyDict"): _EasyDict,
-    ("dnnlib", "EasyDict"): _EasyDict,
-    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
-    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
-    ("numpy", "dtype"): _numpy_dtype,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter_with_state,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-    ("torch.storage", "_load_from_bytes"): _load_from_bytes,
-    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
-    **{
-        (module, name): _import_path_stub(name)
-        for module, name in (
-            ("torch.nn.modules.activation", "Softplus"),
-            ("torch.nn.modules.container", "Sequential"),
-            ("training.volumetric_rendering.ray_sampler", "RaySampler"),
-            ("training.volumetric_rendering.renderer", "ImportanceRenderer"),
-            ("training.volumetric_rendering.ray_marcher", "MipRayMarcher2"),
-            ("training.triplane", "OSGDecoder"),
-        )
-    },
-}
+class _CheckpointUnpickler(RestrictedUnpickler):
+    """Refuses with ``UnsafeCheckpointError``; nothing allowed unless a subclass says so."""
+
+    def unsafe_error(self, message: str) -> UnsafeCheckpointError:
+        return UnsafeCheckpointError(f"{message}.", _UNSAFE_HINT)
 
 
-def _refuse_global(module: str, name: str) -> UnsafeCheckpointError:
-    return UnsafeCheckpointError(f"refusing global '{module}.{name}'"[:300] + ".", _UNSAFE_HINT)
-
-
-class _SnapshotUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _OUTER_GLOBALS[module, name]
-        except KeyError:
-            raise _refuse_global(module, name) from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise UnsafeCheckpointError(
-            "refusing a persistent reference in the snapshot stream.", _UNSAFE_HINT
-        )
+class _SnapshotUnpickler(_CheckpointUnpickler):
+    # The 11 globals of an official PanoHead snapshot, both numpy spellings, the EasyDict alias,
+    # torch 2's parameter variant and EG3D's three undecorated rendering classes.
+    allowed = {
+        ("collections", "OrderedDict"): Allowed(collections.OrderedDict),
+        ("dnnlib.util", "EasyDict"): _EasyDict,
+        ("dnnlib", "EasyDict"): _EasyDict,
+        **NUMPY_SCALAR_GLOBALS,
+        ("torch._utils", "_rebuild_parameter"): Allowed(_rebuild_parameter),
+        ("torch._utils", "_rebuild_parameter_with_state"): Allowed(_rebuild_parameter_with_state),
+        ("torch._utils", "_rebuild_tensor_v2"): Allowed(_rebuild_tensor_v2),
+        ("torch.storage", "_load_from_bytes"): Allowed(_load_from_bytes),
+        ("torch_utils.persistence", "_reconstruct_persistent_obj"): Allowed(
+            _reconstruct_persistent_obj
+        ),
+        **{
+            (module, name): _ImportPathModule.named(name)
+            for module, name in (
+                ("torch.nn.modules.activation", "Softplus"),
+                ("torch.nn.modules.container", "Sequential"),
+                ("training.volumetric_rendering.ray_sampler", "RaySampler"),
+                ("training.volumetric_rendering.renderer", "ImportanceRenderer"),
+                ("training.volumetric_rendering.ray_marcher", "MipRayMarcher2"),
+                ("training.triplane", "OSGDecoder"),
+            )
+        },
+    }
 
 
 # --- legacy torch.save blobs (one storage each) -----------------------------------------------
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _LEGACY_PROTOCOL = 1001
-# numpy dtype of each legacy storage type; BFloat16 is read as raw 16-bit words.
-_STORAGE_TYPES: dict[str, tuple[str, torch.dtype]] = {
-    "FloatStorage": ("<f4", torch.float32),
-    "HalfStorage": ("<f2", torch.float16),
-    "DoubleStorage": ("<f8", torch.float64),
-    "BFloat16Storage": ("<i2", torch.bfloat16),
-    "LongStorage": ("<i8", torch.int64),
-    "IntStorage": ("<i4", torch.int32),
-    "ShortStorage": ("<i2", torch.int16),
-    "CharStorage": ("i1", torch.int8),
-    "ByteStorage": ("u1", torch.uint8),
-    "BoolStorage": ("?", torch.bool),
+
+
+class _StorageType(Stub):
+    """Stands in for a legacy storage class: the numpy dtype its elements are read as."""
+
+    __slots__ = ()
+    numpy_dtype: str
+    torch_dtype: torch.dtype
+
+
+# The legacy storage types; BFloat16 is read as raw 16-bit words.
+_STORAGE_TYPES = {
+    ("torch", name): _StorageType.named(name, numpy_dtype=numpy_dtype, torch_dtype=torch_dtype)
+    for name, numpy_dtype, torch_dtype in (
+        ("FloatStorage", "<f4", torch.float32),
+        ("HalfStorage", "<f2", torch.float16),
+        ("DoubleStorage", "<f8", torch.float64),
+        ("BFloat16Storage", "<i2", torch.bfloat16),
+        ("LongStorage", "<i8", torch.int64),
+        ("IntStorage", "<i4", torch.int32),
+        ("ShortStorage", "<i2", torch.int16),
+        ("CharStorage", "i1", torch.int8),
+        ("ByteStorage", "u1", torch.uint8),
+        ("BoolStorage", "?", torch.bool),
+    )
 }
 
 
@@ -298,11 +280,8 @@ def _blob_error(detail: str) -> CheckpointError:
     return CheckpointError(f"damaged storage blob: {detail}.", _DAMAGED_HINT)
 
 
-class _HeaderUnpickler(pickle.Unpickler):
+class _HeaderUnpickler(_CheckpointUnpickler):
     """Plain values only: the magic number, protocol, sys-info and key-list pickles."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise _refuse_global(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
         raise _blob_error("unexpected persistent reference in a header")
@@ -311,14 +290,11 @@ class _HeaderUnpickler(pickle.Unpickler):
 class _StorageUnpickler(_HeaderUnpickler):
     """The object pickle: a single storage reference, storage-type globals only."""
 
+    allowed = _STORAGE_TYPES
+
     def __init__(self, file: io.BytesIO) -> None:
         super().__init__(file)
         self.refs: list[tuple] = []
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "torch" and name in _STORAGE_TYPES:
-            return _STORAGE_TYPES[name]
-        raise _refuse_global(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
         self.refs.append(pid)
@@ -360,10 +336,10 @@ def _parse_storage_blob(blob: bytes) -> _Storage:
         and ref[5] is None  # a view into a larger storage: never written for one tensor
     ):
         raise _blob_error(f"unexpected storage reference {ref!r}"[:300])
-    (np_dtype, torch_dtype), key, numel = ref[1], ref[2], ref[4]
+    storage_type, key, numel = ref[1], ref[2], ref[4]
     if keys != [key]:
         raise _blob_error("key list does not match the storage")
-    dtype = np.dtype(np_dtype)
+    dtype, torch_dtype = np.dtype(storage_type.numpy_dtype), storage_type.torch_dtype
     start = stream.tell()
     header = blob[start : start + 8]
     if len(header) != 8 or int.from_bytes(header, "little", signed=True) != numel:
@@ -491,12 +467,20 @@ class _Walk:
 
 
 def is_official_snapshot(path: str | os.PathLike) -> bool:
-    """Cheap sniff: does the file start with a pickle PROTO opcode (as snapshots do)?"""
+    """Cheap sniff: does the file start like a pickle of protocol 2 or later (as snapshots do)?"""
     try:
         with open(path, "rb") as f:
-            return f.read(1) == pickle.PROTO
+            head = f.read(3)
     except OSError:
         return False
+    # PROTO, a known protocol, then an opcode (never 0): a safetensors file, whose first bytes are
+    # its header length, also starts with PROTO's byte 0x80 when that length is 0x..80.
+    return (
+        len(head) == 3
+        and head[:1] == pickle.PROTO
+        and 2 <= head[1] <= pickle.HIGHEST_PROTOCOL
+        and head[2] != 0
+    )
 
 
 def read_official_snapshot(

@@ -6,11 +6,10 @@ to do, so the command line, the service and the Blender add-on can show the prob
 
 from __future__ import annotations
 
+from ..common.errors import PanoRigError
 
-class RigModelError(ValueError):
+
+class RigModelError(PanoRigError):
     """A head rig model file cannot be used (missing, damaged, unsafe or inconsistent)."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(f"{message} {hint}".strip())
-        self.message = message
-        self.hint = hint
+    code = "rig_model"

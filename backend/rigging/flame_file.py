@@ -12,11 +12,12 @@ Accepted files (layout facts: ``shared/research/flame.md`` §1):
   ``J_regressor_data``, ``J_regressor_indices``, ``J_regressor_indptr`` (optional
   ``J_regressor_shape``, default [5, V]). Loaded with ``allow_pickle=False``.
 
-Pickles go through a restricted unpickler: an allow-list of the globals such files use, each
-mapped onto an inert stub or onto a small argument-checking function of this module that only
-builds numpy arrays. chumpy and scipy are never imported for unpickling, nothing the file names
-is imported, and the only calls it can make are to those checking functions; any other global is
-refused with ``RigModelError``.
+Pickles go through a restricted unpickler (``backend.unpickling``): an allow-list of the globals
+such files use, each mapped onto an inert stub or onto a small argument-checking function that
+only builds numpy values. chumpy and scipy are never imported for unpickling, nothing the file
+names is imported, and the only calls it can make are to those checking functions; any other
+global, and any attempt to modify what the unpickler hands out, is refused with
+``RigModelError``.
 
 Required keys: ``v_template`` [V, 3], ``f`` [F, 3], ``shapedirs`` [V, 3, K], ``posedirs``
 [V, 3, 36], ``J_regressor`` [5, V], ``weights`` [V, 5], ``kintree_table`` [2, 5] with parents
@@ -57,7 +58,17 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..unpickling import DECODE_ERRORS
+from ..unpickling import (
+    DECODE_ERRORS,
+    NUMPY_CORES,
+    NUMPY_SCALAR_GLOBALS,
+    Allowed,
+    RestrictedUnpickler,
+    StateStub,
+    Stub,
+    UnsafePickleError,
+    is_plain_dtype,
+)
 from .errors import RigModelError
 from .head_model import FLAME_JOINTS, HeadModel
 
@@ -102,53 +113,24 @@ _LAYOUT_HINT = (
 # --- inert stand-ins for the classes FLAME pickles name --------------------------------------
 
 
-class _ChumpyArray:
-    """Stands in for any chumpy class: keeps the stored value (state key ``'x'``), nothing else."""
+class _ChumpyArray(StateStub):
+    """Stands in for a chumpy class (one subclass per class, ``named`` after it)."""
 
-    __slots__ = ("value",)
-    class_name = "chumpy"
+    __slots__ = ()
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> _ChumpyArray:
-        # NEWOBJ passes the pickled constructor arguments; the stand-in has no use for them.
-        self = super().__new__(cls)
-        self.value = None
-        return self
-
-    def __setstate__(self, state: Any) -> None:
-        if not isinstance(state, dict):
-            raise RigModelError(
-                f"a {self.class_name} object has a state of type {type(state).__name__}, "
-                "expected a dict.",
-                _DAMAGED_HINT,
-            )
-        self.value = state.get("x")
+    @property
+    def value(self) -> Any:
+        """The stored value (state key ``'x'``); None for a computed expression."""
+        return self.state.get("x")
 
 
-def _chumpy_stub(class_name: str) -> type[_ChumpyArray]:
-    # One type per chumpy class, so errors can name the class (e.g. a computed expression).
-    return type("ChumpyStub", (_ChumpyArray,), {"__slots__": (), "class_name": class_name})
-
-
-class _SparseCsc:
+class _SparseCsc(StateStub):
     """Stands in for scipy's ``csc_matrix``: records the pickled attribute dict only."""
 
-    __slots__ = ("state",)
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> _SparseCsc:
-        self = super().__new__(cls)
-        self.state = {}
-        return self
-
-    def __setstate__(self, state: Any) -> None:
-        if not isinstance(state, dict):
-            raise RigModelError(
-                f"a sparse matrix has a state of type {type(state).__name__}, expected a dict.",
-                _DAMAGED_HINT,
-            )
-        self.state = state
+    __slots__ = ()
 
 
-class _NdarrayName:
+class _NdarrayName(Stub):
     """What ``numpy.ndarray`` resolves to: a token for ``_reconstruct``, never numpy's class.
 
     ``numpy.ndarray(shape, 'O', buffer)`` called from a pickle would read object pointers out of
@@ -157,69 +139,42 @@ class _NdarrayName:
 
     __slots__ = ()
 
-    def __setstate__(self, state: Any) -> None:
-        # Its presence alone stops BUILD from setting attributes on the class (for later loads).
-        raise _refuse_call("attempt to modify numpy.ndarray")
-
 
 # --- allow-listed callables: argument checks, then plain array construction --------------------
-
-
-def _refuse_call(what: str) -> RigModelError:
-    return RigModelError(f"unexpected {what}"[:300] + ".", _UNSAFE_HINT)
-
-
-def _numpy_dtype(spec: Any, align: Any = False, copy: Any = True) -> np.dtype:
-    if not isinstance(spec, str):
-        raise _refuse_call(f"numpy dtype spec {spec!r}")
-    # Always a copy: the BUILD that follows must never modify numpy's shared builtin dtypes.
-    dtype = np.dtype(spec, bool(align), True)
-    if dtype.kind not in "biufcSU" or dtype.hasobject or dtype.fields is not None:
-        raise _refuse_call(f"numpy dtype {spec!r} (only numbers and text are read)")
-    return dtype
 
 
 def _reconstruct(subtype: Any, shape: Any, typecode: Any) -> np.ndarray:
     # numpy's pickles always call _reconstruct(ndarray, (0,), b'b'); BUILD then fills the array.
     if subtype is not _NdarrayName or shape != (0,) or typecode not in (b"b", "b"):
-        raise _refuse_call(f"numpy array reconstruction ({subtype!r}, {shape!r}, {typecode!r})")
+        raise UnsafePickleError(
+            f"unexpected numpy array reconstruction ({subtype!r}, {shape!r}, {typecode!r})"
+        )
     return np.ndarray((0,), np.uint8)
 
 
 def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
     if (
         not isinstance(buffer, (bytes, bytearray))
-        or not isinstance(dtype, np.dtype)
+        or not is_plain_dtype(dtype)
         or not isinstance(shape, tuple)
         or not all(type(n) is int and n >= 0 for n in shape)
         or order not in ("C", "F")
     ):
-        raise _refuse_call(f"numpy buffer array ({type(buffer).__name__}, {dtype!r}, {shape!r})")
+        raise UnsafePickleError(
+            f"unexpected numpy buffer array ({type(buffer).__name__}, {dtype!r}, {shape!r})"
+        )
     return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order)
-
-
-def _numpy_scalar(dtype: Any, data: Any) -> np.generic:
-    if isinstance(data, str):  # a Python 2 byte string, decoded as latin-1 by the unpickler
-        data = data.encode("latin1")
-    if (
-        not isinstance(dtype, np.dtype)
-        or dtype.kind not in "biufc"
-        or not isinstance(data, bytes)
-        or len(data) != dtype.itemsize
-    ):
-        raise _refuse_call(f"numpy scalar ({dtype!r}, {type(data).__name__})")
-    return np.frombuffer(data, dtype=dtype, count=1)[0]
 
 
 def _make_set(items: Any = ()) -> set:
     if not isinstance(items, (list, tuple)):
-        raise _refuse_call(f"set contents of type {type(items).__name__}")
+        raise UnsafePickleError(f"unexpected set contents of type {type(items).__name__}")
     return set(items)
 
 
 def _latin1_bytes(text: Any, encoding: Any) -> bytes:
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
-        raise _refuse_call(f"codec call ({type(text).__name__}, {encoding!r})")
+        raise UnsafePickleError(f"unexpected codec call ({type(text).__name__}, {encoding!r})")
     return text.encode("latin1")
 
 
@@ -227,69 +182,35 @@ def _empty_bytes() -> bytes:
     return b""
 
 
-class _Allowed:
-    """An allow-listed function as the unpickler hands it out.
+class _FlameUnpickler(RestrictedUnpickler):
+    allowed = {
+        ("numpy", "ndarray"): _NdarrayName,
+        ("scipy.sparse.csc", "csc_matrix"): _SparseCsc,  # scipy < 1.8
+        ("scipy.sparse._csc", "csc_matrix"): _SparseCsc,
+        **NUMPY_SCALAR_GLOBALS,
+        **{(f"{core}.multiarray", "_reconstruct"): Allowed(_reconstruct) for core in NUMPY_CORES},
+        **{(f"{core}.numeric", "_frombuffer"): Allowed(_frombuffer) for core in NUMPY_CORES},
+        # chumpy's Ch keeps a set of variable names; Python 2 spells the builtin module __builtin__.
+        ("__builtin__", "set"): Allowed(_make_set),
+        ("builtins", "set"): Allowed(_make_set),
+        # Python 3 writes bytes into protocol-2 pickles as _codecs.encode(text, 'latin1'), and
+        # empty ones (the data of an empty array) as __builtin__.bytes().
+        ("_codecs", "encode"): Allowed(_latin1_bytes),
+        ("__builtin__", "bytes"): Allowed(_empty_bytes),
+        ("builtins", "bytes"): Allowed(_empty_bytes),
+    }
 
-    A pickle may BUILD any object it can name; on a bare function that would set attributes
-    (``__defaults__``, ...) on this module's own functions, for every later load. This wrapper
-    has no attributes to set and refuses BUILD.
-    """
-
-    __slots__ = ("function",)
-
-    def __init__(self, function: Any) -> None:
-        self.function = function
-
-    def __call__(self, *args: Any) -> Any:
-        return self.function(*args)
-
-    def __setstate__(self, state: Any) -> None:
-        raise _refuse_call(f"attempt to modify {self.function.__name__}")
-
-
-_NP_CORES = ("numpy.core", "numpy._core")  # NumPy 1 and NumPy 2 spellings of the same modules
-_FUNCTIONS: dict[tuple[str, str], Any] = {
-    ("numpy", "dtype"): _numpy_dtype,
-    **{(f"{np_core}.multiarray", "_reconstruct"): _reconstruct for np_core in _NP_CORES},
-    **{(f"{np_core}.multiarray", "scalar"): _numpy_scalar for np_core in _NP_CORES},
-    **{(f"{np_core}.numeric", "_frombuffer"): _frombuffer for np_core in _NP_CORES},
-    # chumpy's Ch keeps a set of variable names; Python 2 spells the builtin module __builtin__.
-    ("__builtin__", "set"): _make_set,
-    ("builtins", "set"): _make_set,
-    # Python 3 writes bytes into protocol-2 pickles as _codecs.encode(text, 'latin1'), and empty
-    # ones (the data of an empty array) as __builtin__.bytes().
-    ("_codecs", "encode"): _latin1_bytes,
-    ("__builtin__", "bytes"): _empty_bytes,
-    ("builtins", "bytes"): _empty_bytes,
-}
-_GLOBALS: dict[tuple[str, str], Any] = {
-    ("numpy", "ndarray"): _NdarrayName,
-    ("scipy.sparse.csc", "csc_matrix"): _SparseCsc,  # scipy < 1.8
-    ("scipy.sparse._csc", "csc_matrix"): _SparseCsc,
-    **{key: _Allowed(function) for key, function in _FUNCTIONS.items()},
-}
-
-
-class _FlameUnpickler(pickle.Unpickler):
     def __init__(self, file: Any, source: Path) -> None:
         super().__init__(file, encoding="latin1")  # Python 2 byte strings hold array data
         self.source = source
 
-    def find_class(self, module: str, name: str) -> Any:
-        found = _GLOBALS.get((module, name))
-        if found is not None:
-            return found
-        if (module == "chumpy" or module.startswith("chumpy.")) and name.isidentifier():
-            return _chumpy_stub(f"{module}.{name}")
-        raise RigModelError(
-            f"refusing global '{module}.{name}'"[:300] + f" in FLAME file {self.source}.",
-            _UNSAFE_HINT,
-        )
+    def unsafe_error(self, message: str) -> RigModelError:
+        return RigModelError(f"{message} in FLAME file {self.source}.", _UNSAFE_HINT)
 
-    def persistent_load(self, pid: Any) -> Any:
-        raise RigModelError(
-            f"refusing a persistent reference in FLAME file {self.source}.", _UNSAFE_HINT
-        )
+    def find_class(self, module: str, name: str) -> Any:
+        if (module == "chumpy" or module.startswith("chumpy.")) and name.isidentifier():
+            return _ChumpyArray.named(f"{module}.{name}")
+        return super().find_class(module, name)
 
 
 # --- reading the file ---------------------------------------------------------------------------
@@ -362,7 +283,8 @@ def _numeric(entries: dict[str, Any], key: str, source: Path, kinds: str) -> np.
     if isinstance(value, _ChumpyArray):
         if value.value is None:
             raise RigModelError(
-                f"'{key}' in {source} is a {value.class_name} expression without stored values.",
+                f"'{key}' in {source} is a {type(value).__name__} expression without stored "
+                "values.",
                 _LAYOUT_HINT,
             )
         value = value.value
