@@ -2,10 +2,10 @@
 
     python build_addon.py [--platforms linux-x64,windows-x64,macos-arm64,macos-x64] [--out dist]
 
-Stages blender_addon/ together with backend/protocol.py (the single definition of the wire
-protocol) and backend/rigging/sequences.py (animation file readers), adds the pyzmq wheels
-for each platform (cp311 for Blender 4.2-5.0, cp312-abi3 for Blender 5.1+ on Python 3.13),
-then builds and validates with Blender's own extension tool, which ships inside the bpy wheel
+Stages blender_addon/ together with backend/common/ (the Blender-free package the backend and
+the add-on share: protocol, errors, settings, rotations, rig arrays, sequence readers), adds the
+pyzmq wheels for each platform (cp311 for Blender 4.2-5.0, cp312-abi3 for Blender 5.1+ on Python
+3.13), then builds and validates with Blender's own extension tool, which ships inside the bpy wheel
 and runs under plain Python.
 """
 
@@ -87,12 +87,13 @@ def _matching_wheel(cache: Path, platform: str, python: str) -> Path | None:
 
 
 def stage(dest: Path, wheels: list[Path]) -> Path:
-    """Copy the add-on, the protocol and the wheels into ``dest``; returns the source dir."""
+    """Copy the add-on, the shared package and the wheels into ``dest``; returns the source dir."""
     src = dest / "panorig"
     shutil.copytree(ROOT / "blender_addon", src, ignore=shutil.ignore_patterns("__pycache__"))
-    # Blender-free modules shared with the backend: one source, copied in.
-    shutil.copy(ROOT / "backend" / "protocol.py", src / "protocol.py")
-    shutil.copy(ROOT / "backend" / "rigging" / "sequences.py", src / "sequences.py")
+    # The Blender-free package shared with the backend: one source, vendored (see shared.py).
+    shutil.copytree(
+        ROOT / "backend" / "common", src / "common", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (src / "wheels").mkdir(exist_ok=True)
     for wheel in wheels:
         shutil.copy(wheel, src / "wheels" / wheel.name)

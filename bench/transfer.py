@@ -23,7 +23,7 @@ import zmq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from backend import protocol  # noqa: E402
+from backend.common import protocol  # noqa: E402
 
 
 def payload(vertices: int, texture: int) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import zmq
 
-from . import protocol
+from .shared import protocol
 
 PING_INTERVAL = 2.0
 

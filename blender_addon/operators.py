@@ -11,7 +11,7 @@ from . import runtime
 from .preferences import preferences
 from .rig_decode import SequenceMismatchError
 from .runtime import RUNTIME, BackendUnavailableError
-from .sequences import SequenceError, demo_sequence, load_sequence
+from .shared import correctives, sequences, settings
 
 
 def _failed(operator: bpy.types.Operator, context: bpy.types.Context, exc: Exception) -> set[str]:
@@ -90,7 +90,10 @@ class PANORIG_OT_generate(bpy.types.Operator):
         return _backend_idle(cls)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        runtime.generate(context)
+        try:
+            runtime.generate(context)
+        except settings.SettingsError as exc:
+            return _failed(self, context, exc)
         self.report({"INFO"}, "PanoRig: generating...")
         return {"FINISHED"}
 
@@ -186,7 +189,7 @@ class PANORIG_OT_import_animation(bpy.types.Operator, ImportHelper):
         return True
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        return _apply(self, context, lambda: load_sequence(self.filepath))
+        return _apply(self, context, lambda: sequences.load_sequence(self.filepath))
 
 
 class PANORIG_OT_demo_animation(bpy.types.Operator):
@@ -207,9 +210,13 @@ class PANORIG_OT_demo_animation(bpy.types.Operator):
         head = next(c for c in rig.children if c.type == "MESH")
         names = tuple(k.name for k in head.data.shape_keys.key_blocks[1:])
         # The jaw bone opens the mouth; jawOpen as well would open it twice.
-        arkit = tuple(n for n in names if not n.startswith(("exp_", "pose_")) and n != "jawOpen")
+        arkit = tuple(
+            n
+            for n in names
+            if not n.startswith("exp_") and correctives.parse(n) is None and n != "jawOpen"
+        )
         fps = context.scene.render.fps / context.scene.render.fps_base
-        status = _apply(self, context, lambda: demo_sequence(arkit, fps=fps))
+        status = _apply(self, context, lambda: sequences.demo_sequence(arkit, fps=fps))
         if status == {"FINISHED"}:
             bpy.ops.screen.animation_play() if not bpy.app.background else None
         return status
@@ -218,7 +225,7 @@ class PANORIG_OT_demo_animation(bpy.types.Operator):
 def _apply(operator: bpy.types.Operator, context: bpy.types.Context, load) -> set[str]:
     try:
         channels = runtime.import_animation(context, _selected_rig(context), load())
-    except (SequenceError, SequenceMismatchError, ValueError, OSError) as exc:
+    except (sequences.SequenceError, SequenceMismatchError, ValueError, OSError) as exc:
         return _failed(operator, context, exc)
     message = f"PanoRig: {len(channels.frames)} frames keyed"
     if channels.skipped:

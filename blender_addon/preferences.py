@@ -74,8 +74,8 @@ class PanoRigPreferences(bpy.types.AddonPreferences):
         max=600.0,
         description="Report the backend as lost after this long without an answer",
     )
-    output: StringProperty(
-        name="Output folder",
+    log_folder: StringProperty(
+        name="Log folder",
         subtype="DIR_PATH",
         default="",
         description="Where the local backend writes its log (empty: the extension's own folder)",
@@ -95,7 +95,7 @@ class PanoRigPreferences(bpy.types.AddonPreferences):
         layout.prop(self, "checkpoint")
         layout.prop(self, "flame_model")
         layout.prop(self, "timeout")
-        layout.prop(self, "output")
+        layout.prop(self, "log_folder")
 
 
 def preferences(context: bpy.types.Context) -> PanoRigPreferences:

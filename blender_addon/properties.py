@@ -1,49 +1,87 @@
-"""Settings kept in the .blend (Scene) and live state kept per session (WindowManager)."""
+"""Settings kept in the .blend (Scene) and live state kept per session (WindowManager).
+
+The head settings take their labels, help, defaults and limits from the settings schema the
+backend validates with (``common.settings``), so the panel offers exactly what the backend
+accepts.
+"""
 
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+
+from .shared import settings as schema
+
+# The head settings the panel shows, by schema group.
+PANEL_SETTINGS = {
+    schema.HeadSettings: ("seed", "psi"),
+    schema.MeshSettings: ("resolution", "faces", "level"),
+    schema.TextureSettings: ("texture", "views"),
+}
+
+
+def schema_property(group: type, name: str):
+    """The bpy property for one schema setting: same label, help, default and limits.
+
+    An optional setting (None = automatic) gets its maximum as the default; the panel pairs
+    it with an ``<name>_auto`` toggle (see ``request_values``).
+    """
+    info = next(f for f in schema.fields_of(group) if f.name == name)
+    spec = info.spec
+    if spec.choices is not None:
+        labels = spec.choice_labels or tuple(str(c) for c in spec.choices)
+        items = tuple((str(c), label, "") for c, label in zip(spec.choices, labels, strict=True))
+        return EnumProperty(
+            name=spec.label, description=spec.help, items=items, default=str(info.default)
+        )
+    default = spec.max if info.default is None else info.default
+    kind = {int: IntProperty, float: FloatProperty}[info.kind]
+    return kind(name=spec.label, description=spec.help, min=spec.min, max=spec.max, default=default)
+
+
+def request_values(settings: bpy.types.PropertyGroup) -> dict:
+    """The panel's head settings as the backend's request parameters, checked by the schema
+    (a NaN typed into a field is refused here, with the field's label, before anything is sent).
+    """
+    values = {}
+    for group, names in PANEL_SETTINGS.items():
+        for info in schema.fields_of(group):
+            if info.name not in names:
+                continue
+            value = getattr(settings, info.name)
+            if info.spec.choices is not None:
+                value = info.kind(value)
+            elif info.kind is float:
+                # Blender stores single precision: 0.7 reads back as 0.699999988. Send the
+                # number the artist typed, as the command line would get it.
+                value = float(f"{value:.7g}")
+            if info.optional and getattr(settings, f"{info.name}_auto"):
+                value = None
+            values[info.name] = value
+    labels = {f.name: f.spec.label for g in PANEL_SETTINGS for f in schema.fields_of(g)}
+    schema.split(tuple(PANEL_SETTINGS), values, name=lambda n: labels.get(n, n))
+    return values
 
 
 class PanoRigSettings(bpy.types.PropertyGroup):
-    seed: IntProperty(name="Seed", min=0, max=2**31 - 1, default=0, description="Which head")
-    psi: FloatProperty(
-        name="Truncation",
-        min=0.0,
-        max=1.5,
-        default=0.7,
-        description="Lower = more average, cleaner heads; 1 = full variety",
-    )
-    resolution: IntProperty(
-        name="Mesh resolution",
-        min=32,
-        max=1024,
-        default=256,
-        description="Lattice cells across the head's box (256 on a CPU, up to 1024 on a GPU)",
-    )
-    faces: IntProperty(name="Faces", min=500, max=2_000_000, default=60000)
-    texture: IntProperty(
-        name="Texture size", min=0, max=8192, default=2048, description="0 = no texture"
-    )
-    views: IntProperty(
-        name="Texture views",
-        min=0,
-        max=16,
-        default=16,
-        description="Super-resolved renders projected into the texture",
-    )
-    level: FloatProperty(
-        name="Iso level",
-        default=10.0,
-        description="Raw density of the surface (PanoHead's meshes use 10)",
-    )
-    bake_correctives: BoolProperty(
-        name="Bake pose correctives",
-        default=False,
-        description="Key the FLAME pose correctives from imported animation instead of driving "
-        "them live from the bones (faster playback, no drivers)",
-    )
+    __annotations__ = {
+        **{
+            name: schema_property(group, name)
+            for group, names in PANEL_SETTINGS.items()
+            for name in names
+        },
+        "views_auto": BoolProperty(
+            name="Auto",
+            default=True,
+            description="Super-resolved views only for generators that have super-resolution",
+        ),
+        "bake_correctives": BoolProperty(
+            name="Bake pose correctives",
+            default=False,
+            description="Key the FLAME pose correctives from imported animation instead of "
+            "driving them live from the bones (faster playback, no drivers)",
+        ),
+    }
 
 
 class PanoRigState(bpy.types.PropertyGroup):

@@ -12,17 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .decode import generator_to_blender
-from .sequences import Sequence, resample
+from .shared import correctives, errors, rig_arrays, rotations, sequences
 
 BONE_Y = (0.0, 0.0, 1.0)  # FLAME +y in Blender coordinates: the bone's length direction
 BONE_Z = (0.0, -1.0, 0.0)  # FLAME +z in Blender coordinates: the bone's Z axis (roll)
-
-# (R - I)[i][j] of a rotation as a function of its unit quaternion (w, x, y, z).
-_RMI = (
-    ("-2*(y*y+z*z)", "2*(x*y-w*z)", "2*(x*z+w*y)"),
-    ("2*(x*y+w*z)", "-2*(x*x+z*z)", "2*(y*z-w*x)"),
-    ("2*(x*z-w*y)", "2*(y*z+w*x)", "-2*(x*x+y*y)"),
-)
 
 
 @dataclass(frozen=True)
@@ -42,44 +35,28 @@ class RigData:
 
 
 def rig_from_result(arrays: dict[str, np.ndarray], data: dict) -> RigData:
-    joint_names = tuple(data["joint_names"])
-    parents = tuple(int(p) for p in arrays["parents"])
-    expression_names = tuple(data["expression_names"])
-    correctives = arrays["pose_correctives"]
-    names, drivers = [], []
-    for k in range(correctives.shape[0]):
-        joint = joint_names[1 + k // 9]  # FLAME order: 9 entries per non-root joint
-        i, j = divmod(k % 9, 3)
-        names.append(f"pose_{joint}_{i}{j}")
-        drivers.append((joint, _RMI[i][j]))
+    """Check a 'bind' reply against the rig layout and lay it out for Blender."""
+    rig = rig_arrays.from_reply(data, arrays)
+    joint_names, expression_names = rig["joint_names"], rig["expression_names"]
+    entries = correctives.for_joints(joint_names) if len(rig["pose_correctives"]) else ()
     flame_like = not expression_names or expression_names[0].startswith("exp_")
     return RigData(
-        joints=generator_to_blender(arrays["joints"]),
-        parents=parents,
+        joints=generator_to_blender(rig["joints"]),
+        parents=tuple(rig["parents"].tolist()),
         joint_names=joint_names,
-        weights=np.asarray(arrays["weights"], np.float32),
-        expressions=generator_to_blender(arrays["expressions"]),
+        weights=rig["weights"],
+        expressions=generator_to_blender(rig["expressions"]),
         expression_names=expression_names,
-        correctives=generator_to_blender(correctives),
-        corrective_names=tuple(names),
-        corrective_drivers=tuple(drivers),
+        correctives=generator_to_blender(rig["pose_correctives"]),
+        corrective_names=tuple(c.name for c in entries),
+        corrective_drivers=tuple(
+            (c.joint, correctives.driver_expression(c.polynomial)) for c in entries
+        ),
         # FLAME's PCA coefficients reach several units in real data; ARKit weights are 0..1.
         slider_range=(-5.0, 5.0) if flame_like else (-1.0, 2.0),
-        model_name=str(data.get("model_name", "")),
-        release=str(data.get("release", "")),
+        model_name=rig["model_name"],
+        release=rig["release"],
     )
-
-
-def axis_angle_to_quaternion(axis_angle: np.ndarray) -> np.ndarray:
-    """[..., 3] -> [..., 4] (w, x, y, z), continuous in sign along the first axis."""
-    angle = np.linalg.norm(axis_angle, axis=-1, keepdims=True)
-    axis = axis_angle / np.where(angle > 1e-12, angle, 1.0)
-    q = np.concatenate([np.cos(angle / 2), axis * np.sin(angle / 2)], axis=-1)
-    if q.ndim >= 2:  # keep neighbouring keys on the same hemisphere so curves do not flip
-        dots = np.sum(q[1:] * q[:-1], axis=-1)
-        flips = np.cumprod(np.where(dots < 0, -1.0, 1.0), axis=0)
-        q[1:] *= flips[..., None]
-    return q.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -90,12 +67,14 @@ class Channels:
     skipped: tuple[str, ...]  # what could not be applied, for the user
 
 
-class SequenceMismatchError(ValueError):
+class SequenceMismatchError(errors.PanoRigError):
     """The sequence was made for another model release; applying it would be wrong."""
+
+    code = "sequence_mismatch"
 
 
 def channels_for(
-    seq: Sequence,
+    seq: sequences.Sequence,
     joint_names: tuple[str, ...],
     expression_names: tuple[str, ...],
     release: str,
@@ -112,16 +91,17 @@ def channels_for(
     if seq.release and flame_rig and seq.release != release:
         raise SequenceMismatchError(
             f"this sequence was tracked with {seq.release} but the head is bound to "
-            f"{release}; its expressions would be wrong. Bind the head to the FLAME release "
-            "the tracker used."
+            f"{release}; its expressions would be wrong.",
+            "Bind the head to the FLAME release the tracker used.",
         )
     if abs(seq.fps - scene_fps) > 1e-6:
-        seq = resample(seq, scene_fps)
+        seq = sequences.resample(seq, scene_fps)
     skipped = []
     bones = {}
     for k, name in enumerate(joint_names[: seq.pose.shape[1]]):
         if np.any(seq.pose[:, k]):
-            bones[name] = axis_angle_to_quaternion(seq.pose[:, k])
+            q = rotations.axis_angle_to_quaternion(seq.pose[:, k])
+            bones[name] = rotations.hemisphere_continuous(q).astype(np.float32)
     shapes = {}
     if seq.expression_names:
         available = set(expression_names)
@@ -138,31 +118,9 @@ def channels_for(
             for k in range(count):
                 shapes[expression_names[k]] = seq.expression[:, k].astype(np.float32)
     for name in corrective_names:
-        head, entry = name.rsplit("_", 1)
-        joint, i, j = head[len("pose_") :], int(entry[0]), int(entry[1])
-        if joint in bones:
-            shapes[name] = rotation_minus_identity(bones[joint])[:, i, j]
+        entry = correctives.parse(name)
+        if entry is not None and entry.joint in bones:
+            values = correctives.evaluate(entry.polynomial, bones[entry.joint])
+            shapes[name] = values.astype(np.float32)
     frames = start_frame + np.arange(seq.frames, dtype=np.float32)
     return Channels(frames, bones, shapes, tuple(skipped))
-
-
-def rotation_minus_identity(q: np.ndarray) -> np.ndarray:
-    """[T, 4] unit quaternions (w, x, y, z) -> [T, 3, 3] R - I (what the drivers compute)."""
-    w, x, y, z = (q[:, k].astype(np.float64) for k in range(4))
-    m = np.empty((len(q), 3, 3))
-    m[:, 0, 0], m[:, 0, 1], m[:, 0, 2] = (
-        -2 * (y * y + z * z),
-        2 * (x * y - w * z),
-        2 * (x * z + w * y),
-    )
-    m[:, 1, 0], m[:, 1, 1], m[:, 1, 2] = (
-        2 * (x * y + w * z),
-        -2 * (x * x + z * z),
-        2 * (y * z - w * x),
-    )
-    m[:, 2, 0], m[:, 2, 1], m[:, 2, 2] = (
-        2 * (x * z - w * y),
-        2 * (y * z + w * x),
-        -2 * (x * x + y * y),
-    )
-    return m.astype(np.float32)

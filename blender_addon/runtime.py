@@ -18,9 +18,11 @@ from .backend_process import LocalBackend, start_backend
 from .client import BackendSession, CurveKeys, Event
 from .decode import ResultError, blender_to_generator, mesh_from_result
 from .preferences import preferences
-from .protocol import is_loopback
+from .properties import request_values
 from .rig_decode import Channels, channels_for, rig_from_result
 from .rig_scene import build_rig
+from .shared import correctives as correctives_table
+from .shared import protocol
 
 PREVIEW_IMAGE = "PanoRig Preview"
 TIMER_INTERVAL = 0.1
@@ -44,7 +46,7 @@ class BackendUnavailableError(RuntimeError):
 
 def connect(context: bpy.types.Context, address: str) -> None:
     prefs = preferences(context)
-    if not is_loopback(address) and not bpy.app.online_access:
+    if not protocol.is_loopback(address) and not bpy.app.online_access:
         raise BackendUnavailableError(
             f"{address} is not on this computer and Blender's 'Allow Online Access' is off; "
             "enable it in Preferences > System > Network to use a remote backend"
@@ -58,7 +60,7 @@ def connect(context: bpy.types.Context, address: str) -> None:
         if not server_key.is_file() or not client_key.is_file():
             raise BackendUnavailableError("the CURVE key files in the preferences do not exist")
         curve = CurveKeys(server_key, client_key)
-    elif not is_loopback(address):
+    elif not protocol.is_loopback(address):
         raise BackendUnavailableError(
             "a remote backend needs CURVE keys: set the server and client key files in the "
             "PanoRig preferences (made by 'python -m backend keys')"
@@ -75,8 +77,8 @@ def connect(context: bpy.types.Context, address: str) -> None:
 def start_local(context: bpy.types.Context) -> None:
     prefs = preferences(context)
     stop_local()
-    if prefs.output and not prefs.output.startswith("//"):
-        log = Path(bpy.path.abspath(prefs.output))
+    if prefs.log_folder and not prefs.log_folder.startswith("//"):
+        log = Path(bpy.path.abspath(prefs.log_folder))
     else:  # no folder set, or one relative to an unsaved .blend: the extension's own storage
         log = Path(bpy.utils.extension_path_user(__package__, path="logs", create=True))
     try:
@@ -109,15 +111,7 @@ def stop_local() -> None:
 def generate(context: bpy.types.Context) -> str:
     settings = context.scene.panorig
     prefs = preferences(context)
-    params = {
-        "seed": settings.seed,
-        "psi": settings.psi,
-        "resolution": settings.resolution,
-        "faces": settings.faces,
-        "texture": settings.texture,
-        "views": settings.views,
-        "level": settings.level,
-    }
+    params = request_values(settings)
     if prefs.checkpoint:
         params["checkpoint"] = bpy.path.abspath(prefs.checkpoint)
     return _start_job(context, "generate", params, {}, f"PanoRig_seed{settings.seed}")
@@ -224,8 +218,8 @@ def import_animation(context: bpy.types.Context, rig_obj: bpy.types.Object, seq)
     if head is None or head.data.shape_keys is None:
         raise ValueError(f"{rig_obj.name} has no bound head; bind a head first")
     keys = [k.name for k in head.data.shape_keys.key_blocks[1:]]
-    correctives = tuple(k for k in keys if k.startswith("pose_"))
-    expressions = tuple(k for k in keys if not k.startswith("pose_"))
+    correctives = tuple(k for k in keys if correctives_table.parse(k) is not None)
+    expressions = tuple(k for k in keys if k not in correctives)
     animation = head.data.shape_keys.animation_data
     driven = {d.data_path for d in animation.drivers} if animation else set()
     baked = tuple(k for k in correctives if f'key_blocks["{k}"].value' not in driven)

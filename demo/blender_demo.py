@@ -66,8 +66,8 @@ pump_until(lambda: state.status.startswith("Connected"), 60)
 notes.append(f"backend: {state.status}")
 
 settings = context.scene.panorig
-# The demo model has no super-resolution: its renders add nothing to the colour map it bakes.
-settings.resolution, settings.faces, settings.texture, settings.views = 192, 30000, 1024, 0
+# Texture views stay automatic: the demo model has no super-resolution, so none are projected.
+settings.resolution, settings.faces, settings.texture = 192, 30000, "1024"
 settings.psi = 1.0  # the demo family was trained on untruncated latents: each seed's own traits
 heads = []
 for i, seed in enumerate(seeds):

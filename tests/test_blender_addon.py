@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.protocol import Message, decode, encode
+from backend.common.protocol import Message, decode, encode
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,6 +104,8 @@ def test_generate_from_the_installed_extension(addon_zip, shared_dir, tmp_path):
     assert report["generate_poll_before_connect"] is False
     assert report["generate_poll_while_busy"] is False
     assert report["status"].startswith("Connected (cpu)")
+    assert "Truncation = nan is not a finite number" in report["nan_error"]
+    assert "Traceback" not in str(report["nan_generate"]) and not report["nan_started_job"]
     assert report["last_error"] == "" and report["heads"] == 1
     assert 1000 <= report["faces"] <= 5000 and 500 <= report["vertices"] <= 5000
     assert report["uv_layers"] == ["UVMap"]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from backend.common.sequences import ARKIT_NAMES
 from backend.geometry import GridRegion, extract_mesh
-from backend.rigging.sequences import ARKIT_NAMES
 from backend.texture import bake_texture
 
 from .analytic_head import AnalyticHead

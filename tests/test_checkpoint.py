@@ -59,6 +59,24 @@ def test_saved_config_is_json_in_the_header(tmp_path):
         assert k == k2 and torch.equal(v, v2)
 
 
+def test_safetensors_whose_header_length_looks_like_a_pickle_loads(tmp_path):
+    """A header of 0x010380 bytes starts the file with 80 03 01: PROTO 3 and an opcode."""
+    torch.manual_seed(0)
+    G = tiny().build()
+    path, pad = tmp_path / "g.safetensors", 1000
+    for _ in range(6):
+        save_generator(G, path, extra={"pad": "x" * pad})
+        length = int.from_bytes(path.read_bytes()[:8], "little")
+        if length == 0x010380:
+            break
+        pad += 0x010380 - length
+    assert path.read_bytes()[:3] == bytes([0x80, 0x03, 0x01])
+    again = load_generator(path)
+    assert torch.equal(
+        again.state_dict()["decoder.net.0.weight"], G.state_dict()["decoder.net.0.weight"]
+    )
+
+
 def test_loaded_generator_is_frozen_and_in_eval(tiny_pkl):
     G = load_generator(tiny_pkl)
     assert not G.training

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from backend.cli import main
-from backend.cli.common import parse_int_ranges
+from backend.cli.options import parse_int_ranges
 from backend.sampling import seed_latent
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from backend import protocol
-from backend.protocol import Message, ProtocolError, decode, encode
+from backend.common import protocol
+from backend.common.protocol import Message, ProtocolError, decode, encode
 
 
 def test_round_trip_with_arrays():
@@ -86,7 +86,7 @@ def _header(**changes):
             [_header(arrays=[{"name": "a", "dtype": "uint8", "shape": [-1], "nbytes": 0}]), b""],
             "bad_array",
         ),
-        ([b"x" * (protocol.MAX_HEADER_BYTES + 1)], "malformed"),
+        ([b"x" * (protocol.MAX_HEADER_BYTES + 1)], "too_large"),
     ],
 )
 def test_invalid_messages_are_refused(frames, code):
@@ -122,3 +122,50 @@ def test_size_limit():
 )
 def test_loopback_addresses(address, loopback):
     assert protocol.is_loopback(address) is loopback
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"[" * 30_000, "nests deeper"),
+        (
+            b'{"v":1,"kind":"ping","job":"x","data":{"a":' + b"9" * 5000 + b'},"arrays":[]}',
+            "digits",
+        ),
+        (
+            b'{"v":1,"kind":"ping","job":"x","data":{"a":1.' + b"5" * 400 + b'},"arrays":[]}',
+            "digits",
+        ),
+        (_header(kind="progress", fraction=10**400, stage="s"), "digits"),
+        (_header(job="\u00e9" * 11_000), "exceeds"),
+        (_header(job="\u00e9" * 100), "'job' must be at most 64"),
+        (_header(kind="k" * 10_000), "unknown message kind"),
+        (b"\xff\xfe not utf-8", "not UTF-8"),
+    ],
+)
+def test_hostile_headers_are_refused_cheaply(raw, words):
+    with pytest.raises(ProtocolError) as err:
+        decode([raw])
+    assert words in err.value.message
+    # Whatever was sent, the error about it is short enough to send back.
+    reply = protocol.error("", err.value.code, err.value.message, err.value.hint)
+    assert len(encode(reply)[0]) < 1024
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    out = decode([_header(data={"note": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})])
+    assert out.data["note"].startswith("[[[")
+
+
+def test_too_many_arrays_are_refused():
+    specs = [{"name": f"a{i}", "dtype": "uint8", "shape": [0], "nbytes": 0} for i in range(40)]
+    with pytest.raises(ProtocolError, match="at most 32 arrays"):
+        decode([_header(arrays=specs), *([b""] * 40)])
+
+
+def test_a_reply_too_large_to_encode_becomes_a_short_error():
+    big = Message("result", job="j", data={"text": "x" * (protocol.MAX_HEADER_BYTES + 10)})
+    frames = protocol.encode_or_error(big)
+    out = decode(frames)
+    assert out.kind == "error" and out.job == "j" and out.code == "internal"
+    assert len(frames[0]) < 1024

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation, Slerp
 
-from backend.rigging.sequences import (
+from backend.common.sequences import (
     ARKIT_NAMES,
     EYE_L,
     EYE_R,

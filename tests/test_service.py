@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import zmq
 
-from backend import protocol
+from backend.common import protocol
 from backend.service import Service, make_keys
 
 FIXTURE = "fixtures/panohead_tiny/G_tiny.pkl"
@@ -151,6 +151,8 @@ def test_oversized_frame_is_dropped(service):
     [
         ({"seed": "seven"}, "bad_parameter"),
         ({"resolution": 5000}, "bad_parameter"),
+        ({"resolution": 16}, "bad_parameter"),  # the panel's and the command line's minimum
+        ({"texture": 100}, "bad_parameter"),
         ({"colour": "red"}, "bad_parameter"),
         ({"checkpoint": "/no/such/file.pkl"}, "checkpoint"),
     ],
@@ -161,6 +163,30 @@ def test_job_failures_are_one_sentence_errors(service, params, code):
     reply = client.until(("result", "error"), 30)[-1]
     assert reply.kind == "error" and reply.code == code
     assert reply.message and "Traceback" not in reply.message
+    _assert_still_serving(service)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_nan_in_a_request_is_refused_by_name(service, value):
+    client = Client(service.address)
+    client.send_raw([_header(op="generate", params={"psi": value})])  # JSON's NaN, Infinity
+    reply = client.until(("result", "error"), 30)[-1]
+    assert reply.kind == "error" and reply.code == "bad_parameter"
+    assert f"psi = {value} is not a finite number" in reply.message and "default" in reply.hint
+
+
+def test_binding_a_fragment_is_refused_before_fitting(service):
+    client = Client(service.address)
+    triangle = {
+        "vertices": np.eye(3, dtype=np.float32),
+        "faces": np.array([[0, 1, 2]], np.int32),
+    }
+    msg = protocol.request("bind", {"model": "template"})
+    msg.arrays = triangle
+    client.send(msg)
+    reply = client.until(("result", "error"), 30)[-1]
+    assert reply.kind == "error" and reply.code == "bad_mesh"
+    assert "the mesh has 1 face;" in reply.message and reply.hint
     _assert_still_serving(service)
 
 
@@ -259,3 +285,25 @@ def test_a_reply_the_protocol_cannot_carry_becomes_an_error(service):
     reply = client.until(("error",), 5)[-1]
     assert reply.code == "internal" and "could not be sent" in reply.message
     assert client.ping().kind == "pong"
+
+
+def test_keys_are_owner_only_and_never_silently_replaced(tmp_path):
+    from backend.service.security import KeysError
+
+    keys = make_keys(tmp_path / "keys")
+    for role in ("server_secret", "client_secret"):
+        assert keys[role].stat().st_mode & 0o777 == 0o600
+    before = keys["server_secret"].read_bytes()
+    with pytest.raises(KeysError, match="--force"):
+        make_keys(tmp_path / "keys")
+    assert keys["server_secret"].read_bytes() == before
+    again = make_keys(tmp_path / "keys", force=True)
+    assert again["server_secret"].read_bytes() != before
+
+
+@pytest.mark.parametrize(
+    "address", ["tcp://127.0.0.1:99999", "tcp://127.0.0.1:0", "tcp://127.0.0.1", "localhost:5577"]
+)
+def test_a_malformed_bind_address_is_refused(address):
+    with pytest.raises(ValueError, match="--bind"):
+        Service(address, device="cpu")

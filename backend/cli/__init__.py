@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from ..models.errors import CheckpointError
 from . import convert, mesh, rig, sample, serve, train_demo
+from .options import Parser
 
 COMMANDS = (sample, mesh, rig, convert, serve, train_demo)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m backend", description="PanoRig backend")
-    sub = parser.add_subparsers(dest="command", required=True)
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m backend", description="PanoRig backend")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for module in COMMANDS:
         module.register(sub)
     return parser
@@ -23,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (CheckpointError, ValueError, RuntimeError) as exc:
-        # Expected user errors: one clear line, no traceback.
+    except (ValueError, RuntimeError, OSError) as exc:
+        # Expected user errors (PanoRigError is a ValueError): one clear line, no traceback.
         print(f"error: {exc}", file=sys.stderr)
         return 2

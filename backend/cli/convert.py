@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from ..models import convert_checkpoint
+from .options import writable_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    writable_file(args.dst, "the output")
     start = time.perf_counter()
     out = convert_checkpoint(args.src, args.dst)
     size = out.stat().st_size / 2**20

@@ -1,10 +1,58 @@
-"""Argument helpers shared by commands."""
+"""Command-line options: built from the settings schema, and the checks every command shares.
+
+Options for head, mesh, texture, view and rig settings come from ``backend.common.settings``
+(names, defaults, help, bounds), so the command line, the service and the add-on agree. Every
+value is checked before a command starts work.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
+from ..common.settings import HeadSettings, Settings, fields_of, spec_of, validate
 from ..models.presets import PRESETS
+
+T = TypeVar("T", bound=Settings)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line and exit code 2 (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_settings(parser: argparse.ArgumentParser, cls: type[Settings], *skip: str) -> None:
+    """One option per setting of ``cls`` (except ``skip``), with its default and help."""
+    for info in fields_of(cls):
+        if info.name in skip:
+            continue
+        spec = info.spec
+        default = info.default
+        shown = spec.none if default is None else default
+        if isinstance(default, tuple):
+            shown = ",".join(f"{v:g}" for v in default)
+        help_text = f"{spec.help}; {spec.allowed(info.kind)} (default {shown})"
+        if info.kind is bool:
+            parser.add_argument(flag(info.name), action="store_true", help=spec.help)
+            continue
+        kind = _floats if info.sequence else info.kind
+        parser.add_argument(flag(info.name), type=kind, default=default, help=help_text)
+
+
+def settings_from(args: argparse.Namespace, cls: type[T], **override: Any) -> T:
+    """The validated ``cls`` from parsed options; errors name the option as typed."""
+    values = {f.name: getattr(args, f.name) for f in fields_of(cls) if hasattr(args, f.name)}
+    return validate(cls, {**values, **override}, flag)
 
 
 def parse_int_ranges(text: str) -> list[int]:
@@ -32,13 +80,16 @@ def parse_int_ranges(text: str) -> list[int]:
     return values
 
 
-def parse_floats(text: str) -> list[float]:
+def _floats(text: str) -> tuple[float, ...]:
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"not a comma-separated list of numbers: {text!r}"
         ) from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"give at least one number, got {text!r}")
+    return values
 
 
 def add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
@@ -48,4 +99,56 @@ def add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
         help="'demo' (the bundled demo model, default), an official PanoHead .pkl, a PanoRig "
         f".safetensors, or random:<preset> (random weights for testing: {', '.join(PRESETS)})",
     )
-    parser.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
+    add_device_arg(parser)
+
+
+def add_device_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto: the GPU if any)"
+    )
+
+
+def check_seeds(seeds: list[int]) -> list[int]:
+    """Every seed within the schema's bounds (the same as the add-on's Seed field)."""
+    spec = spec_of(HeadSettings, "seed")
+    bad = [s for s in seeds if not spec.min <= s <= spec.max]
+    if bad:
+        raise ValueError(
+            f"--seeds {bad[0]} is out of range: seeds are whole numbers from 0 to "
+            f"{spec.max:,}. Use seeds in that range."
+        )
+    return seeds
+
+
+def writable_file(path: Path, what: str = "--out") -> Path:
+    """Check, before any work, that ``path`` can be written (its folder is made if missing)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder: give a file name, e.g. {path / 'head.glb'}")
+    writable_folder(path.parent, what, path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{what} {path} exists and cannot be overwritten: choose another path")
+    return path
+
+
+def writable_folder(folder: Path, what: str = "--out", target: Path | None = None) -> Path:
+    """Make ``folder`` if needed and check it can be written into; one clear error if not."""
+    folder = Path(folder)
+    target = target or folder
+    blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ValueError(
+            f"cannot write {what} {target}: {blocker} is a file, not a folder. Choose another path."
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(
+            f"cannot write {what} {target}: {exc.strerror or exc}. Choose a folder you can write."
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"cannot write {what} {target}: {folder} is not writable. "
+            "Choose a folder you can write."
+        )
+    return folder

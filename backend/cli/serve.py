@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..service import make_keys, serve
+from .options import add_device_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="demo",
         help="default generator: 'demo' (bundled), a PanoHead .pkl or a PanoRig .safetensors",
     )
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda")
+    add_device_arg(p)
     p.add_argument("--curve-keys", default=None, help="folder made by 'python -m backend keys'")
     p.add_argument(
         "--insecure",
@@ -26,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     k = sub.add_parser("keys", help="create CURVE key pairs for a remote backend")
     k.add_argument("directory", help="folder to write the keys into")
+    k.add_argument("--force", action="store_true", help="replace keys already in the folder")
     k.set_defaults(run=run_keys)
 
 
@@ -35,7 +37,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_keys(args: argparse.Namespace) -> int:
-    paths = make_keys(args.directory)
+    paths = make_keys(args.directory, force=args.force)
     print(f"server keys: {paths['server_public']} (give the public key to clients)")
     print(
         f"client keys: {paths['client_secret']} (for the add-on), authorised in "

@@ -1,6 +1,6 @@
 """PanoRig's wire protocol between the Blender add-on (DEALER) and the backend (ROUTER).
 
-Standard library + numpy only: this file is copied into the add-on by ``build_addon.py`` and is
+Standard library + numpy only: ``build_addon.py`` vendors it into the add-on, so it is
 the single definition of the messages on both sides. A message is a multipart ZeroMQ message:
 one UTF-8 JSON header, then one raw frame per array the header lists (dtype, shape, byte size).
 Nothing received is ever unpickled or evaluated; every header and frame is validated.
@@ -18,12 +18,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
+
+from .errors import PanoRigError
 
 PROTOCOL_VERSION = 1
 KINDS = ("request", "accepted", "progress", "result", "error", "cancel", "ping", "pong")
@@ -32,14 +35,23 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_DIMS = 4
 MAX_REQUEST_BYTES = 64 * 2**20  # requests carry parameters and small images, never meshes
 MAX_REPLY_BYTES = 2 * 2**30  # a 4096^2 texture and a dense mesh fit easily
+# Bounds on what a header may hold, so that no message can make the parser recurse, build huge
+# numbers or make a reply that echoes it too large to send.
+MAX_DEPTH = 16
+MAX_DIGITS = 32
+MAX_ID = 64  # job ids, op names, array names: [A-Za-z0-9_.:-]
+MAX_ARRAYS = 32
+_ID = re.compile(r"[A-Za-z0-9_.:-]*")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(PanoRigError):
     """A message that breaks the protocol: machine-readable ``code``, ``hint`` says what to do."""
 
     def __init__(self, code: str, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.code, self.message, self.hint = code, message, hint
+        super().__init__(message, hint)
+        self.code = code
 
 
 @dataclass
@@ -104,39 +116,53 @@ def encode(msg: Message) -> list[bytes | memoryview]:
     header["arrays"] = specs
     data = json.dumps(header, allow_nan=False, separators=(",", ":")).encode()
     if len(data) > MAX_HEADER_BYTES:
-        raise ProtocolError("too_large", f"message header of {len(data)} bytes is too large")
+        raise ProtocolError(
+            "too_large",
+            f"message header of {len(data)} bytes exceeds the {MAX_HEADER_BYTES} byte limit",
+        )
     return [data, *frames]
+
+
+def encode_or_error(msg: Message) -> list[bytes | memoryview]:
+    """``encode``, but a message the protocol cannot carry becomes a short error that it can:
+    whatever a reply holds, something always goes back."""
+    try:
+        return encode(msg)
+    except (ProtocolError, TypeError, ValueError) as exc:
+        job = msg.job if is_valid_id(msg.job) else ""
+        return encode(error(job, "internal", f"The reply could not be sent: {shorten(str(exc))}"))
+
+
+def is_valid_id(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_ID and _ID.fullmatch(value) is not None
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def decode(frames: list[Any], max_bytes: int = MAX_REPLY_BYTES) -> Message:
     """Frames (bytes or zmq Frames) -> Message, validating everything; raises ProtocolError."""
     if not frames:
         raise ProtocolError("malformed", "empty message")
-    raw = _bytes_of(frames[0])
-    if len(raw) > MAX_HEADER_BYTES:
-        raise ProtocolError("malformed", f"message header of {len(raw)} bytes is too large")
-    try:
-        header = json.loads(bytes(raw).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError("malformed", f"message header is not JSON ({exc})") from None
-    if not isinstance(header, dict):
-        raise ProtocolError("malformed", "message header is not a JSON object")
+    header = _parse_header(_bytes_of(frames[0]))
     version = header.get("v")
     if version != PROTOCOL_VERSION:
         raise ProtocolError(
             "version_mismatch",
-            f"protocol version {version!r} does not match this side's {PROTOCOL_VERSION}",
+            f"protocol version {shorten(repr(version), 40)} does not match this side's "
+            f"{PROTOCOL_VERSION}",
             "Update the PanoRig add-on and the backend to the same release.",
         )
     kind = _field(header, "kind", str)
     if kind not in KINDS:
-        raise ProtocolError("bad_kind", f"unknown message kind {kind!r}")
-    msg = Message(kind, job=_field(header, "job", str))
+        raise ProtocolError("bad_kind", f"unknown message kind {shorten(repr(kind), 40)}")
+    msg = Message(kind, job=_id_field(header, "job"))
     if kind == "request":
-        msg.op = _field(header, "op", str)
+        msg.op = _id_field(header, "op")
         msg.params = _field(header, "params", dict)
     elif kind == "accepted":
-        msg.op = _field(header, "op", str)
+        msg.op = _id_field(header, "op")
     elif kind == "progress":
         msg.fraction = float(_field(header, "fraction", (int, float)))
         msg.stage = _field(header, "stage", str)
@@ -152,7 +178,45 @@ def decode(frames: list[Any], max_bytes: int = MAX_REPLY_BYTES) -> Message:
     return msg
 
 
+def _parse_header(raw: memoryview) -> dict:
+    """The JSON header, bounded in size, nesting and number length before it is parsed."""
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ProtocolError(
+            "too_large",
+            f"message header of {len(raw)} bytes exceeds the {MAX_HEADER_BYTES} byte limit",
+        )
+    try:
+        text = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError("malformed", "message header is not UTF-8 text") from None
+    depth = 0
+    for bracket in _BRACKET.finditer(_STRING.sub('""', text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        if depth > MAX_DEPTH:
+            raise ProtocolError("malformed", f"message header nests deeper than {MAX_DEPTH}")
+    try:
+        header = json.loads(text, parse_int=_bounded(int), parse_float=_bounded(float))
+    except json.JSONDecodeError as exc:
+        raise ProtocolError("malformed", f"message header is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("malformed", "message header is not a JSON object")
+    return header
+
+
+def _bounded(kind: type) -> Any:
+    def parse(text: str) -> int | float:
+        if len(text) > MAX_DIGITS:
+            raise ProtocolError(
+                "malformed", f"a number in the message header has over {MAX_DIGITS} digits"
+            )
+        return kind(text)
+
+    return parse
+
+
 def _decode_arrays(specs: list, frames: list[Any], max_bytes: int) -> dict[str, np.ndarray]:
+    if len(specs) > MAX_ARRAYS:
+        raise ProtocolError("malformed", f"a message carries at most {MAX_ARRAYS} arrays")
     if len(specs) != len(frames):
         raise ProtocolError(
             "malformed", f"header lists {len(specs)} arrays but {len(frames)} frames arrived"
@@ -162,7 +226,7 @@ def _decode_arrays(specs: list, frames: list[Any], max_bytes: int) -> dict[str, 
     for spec, frame in zip(specs, frames, strict=True):
         if not isinstance(spec, dict):
             raise ProtocolError("malformed", "array description is not an object")
-        name = _field(spec, "name", str)
+        name = _id_field(spec, "name")
         dtype = _field(spec, "dtype", str)
         shape = _field(spec, "shape", list)
         nbytes = _field(spec, "nbytes", int)
@@ -193,6 +257,16 @@ def _decode_arrays(specs: list, frames: list[Any], max_bytes: int) -> dict[str, 
 def _bytes_of(frame: Any) -> memoryview:
     buffer = getattr(frame, "buffer", frame)  # zmq.Frame exposes .buffer (zero-copy)
     return memoryview(buffer).cast("B")
+
+
+def _id_field(obj: dict, key: str) -> str:
+    value = _field(obj, key, str)
+    if not is_valid_id(value):
+        raise ProtocolError(
+            "malformed",
+            f"header field {key!r} must be at most {MAX_ID} letters, digits or _.:-",
+        )
+    return value
 
 
 def _field(obj: dict, key: str, kind: type | tuple[type, ...]) -> Any:

@@ -66,11 +66,27 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
             "Check the path; official PanoHead weights must be downloaded by you.",
         )
     target = resolve_device(device) if isinstance(device, str) else device
-    if is_official_snapshot(path):
+    if not is_safetensors(path) and is_official_snapshot(path):
         G = generator_from_snapshot(read_official_snapshot(path))
     else:
         G = _load_panorig(path)
     return G.to(target).eval().requires_grad_(False)
+
+
+def is_safetensors(path: Path) -> bool:
+    """A safetensors file: an 8-byte little-endian header length, then that many bytes of JSON
+    object. Checked first, because the length's low byte can look like a pickle's PROTO."""
+    try:
+        with open(path, "rb") as f:
+            length = int.from_bytes(f.read(8), "little")
+            if not 2 <= length <= path.stat().st_size - 8:
+                return False
+            first = f.read(1)
+            f.seek(8 + length - 1)
+            last = f.read(1)
+    except OSError:
+        return False
+    return first == b"{" and last in (b"}", b" ")
 
 
 def open_generator(spec: str, device: str | torch.device = "cpu") -> TriGridGenerator:

@@ -7,7 +7,7 @@ official PanoHead/EG3D snapshot; ``to_dict``/``from_dict`` give PanoRig's JSON f
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import CheckpointError
@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from .generator import TriGridGenerator
 
 SR_PREFIX = "training.superresolution."
+# Keys earlier PanoRig checkpoints wrote that nothing reads (PanoHead's training-time camera
+# sampler settings): skipped on load so those files keep loading.
+RETIRED_KEYS = ("avg_camera_radius", "avg_camera_pivot")
 
 
 @dataclass
@@ -58,8 +61,6 @@ class GeneratorConfig:
     box_warp: float = 1.0
     triplane_crop: float = 0.1
     density_noise: float = 0.0
-    avg_camera_radius: float = 2.7
-    avg_camera_pivot: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.2])
 
     def build(self) -> TriGridGenerator:
         from .generator import TriGridGenerator
@@ -72,6 +73,7 @@ class GeneratorConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
         names = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in data.items() if k not in RETIRED_KEYS}
         unknown = sorted(set(data) - names)
         if unknown:
             raise CheckpointError(
@@ -143,8 +145,6 @@ class GeneratorConfig:
                 depth_resolution_importance=int(rk.get("depth_resolution_importance", 0)),
                 box_warp=float(rk["box_warp"]),
                 density_noise=float(rk.get("density_noise", 0.0)),
-                avg_camera_radius=float(rk.get("avg_camera_radius", 2.7)),
-                avg_camera_pivot=[float(v) for v in rk.get("avg_camera_pivot", [0, 0, 0.2])],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(

@@ -7,6 +7,8 @@ import os
 import numpy as np
 import trimesh
 
+from ..common.errors import PanoRigError
+from ..common.settings import MIN_RIG_FACES
 from ..progress import Progress, scaled
 from .fit import fit_model
 from .head_model import HeadModel
@@ -34,7 +36,45 @@ def bind_rig(
     progress: Progress | None = None,
 ) -> Rig:
     """Fit ``model`` to the head mesh (generator frame) and bind the mesh to it."""
+    check_head_mesh(vertices, faces)
     if normals is None:
         normals = trimesh.Trimesh(vertices, faces, process=False).vertex_normals
     fit = fit_model(model, vertices, faces, progress=scaled(progress, 0.0, 0.6))
     return transfer(model, fit, vertices, faces, normals, progress=scaled(progress, 0.6, 1.0))
+
+
+class HeadMeshError(PanoRigError):
+    """The mesh given for binding is not a head that a rig model can be fitted to."""
+
+    code = "bad_mesh"
+
+
+def check_head_mesh(vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Refuse, before any work, what fitting cannot bind: too few faces, broken arrays."""
+    hint = (
+        "Bind a head made by PanoRig (Generate, or 'python -m backend mesh') or another closed "
+        "head mesh."
+    )
+    vertices, faces = np.asarray(vertices), np.asarray(faces)
+    count = len(faces) if faces.ndim == 2 else 0
+    if count < MIN_RIG_FACES:
+        raise HeadMeshError(
+            f"the mesh has {count:,} face{'' if count == 1 else 's'}; rigging needs a closed "
+            f"head mesh of at least {MIN_RIG_FACES:,} faces.",
+            hint,
+        )
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.shape[1] != 3:
+        raise HeadMeshError(
+            f"the mesh arrays have shapes {vertices.shape} and {faces.shape}; rigging needs "
+            "vertices [V, 3] and triangles [F, 3].",
+            hint,
+        )
+    if not np.all(np.isfinite(vertices)):
+        raise HeadMeshError("the mesh has vertices that are NaN or infinite.", hint)
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        raise HeadMeshError(
+            f"the mesh's faces index vertices outside 0..{len(vertices) - 1}.", hint
+        )
+    extent = vertices.max(axis=0) - vertices.min(axis=0)
+    if extent.min() <= 1e-9 * max(float(extent.max()), 1.0):
+        raise HeadMeshError("the mesh is flat: all its vertices lie in one plane.", hint)

@@ -17,11 +17,11 @@ import torch
 import zmq
 import zmq.auth.thread
 
-from .. import protocol
+from ..common import protocol
+from ..common.protocol import is_loopback
 from ..devices import resolve_device
-from ..protocol import is_loopback
 from .jobs import OPERATIONS, ModelCache
-from .security import load_server_keys
+from .security import check_bind_address, load_server_keys
 from .worker import Job, Worker
 
 POLL_MS = 10
@@ -36,6 +36,7 @@ class Service:
         curve_keys: str | Path | None = None,
         insecure: bool = False,
     ) -> None:
+        check_bind_address(bind)
         if not is_loopback(bind) and curve_keys is None and not insecure:
             raise ValueError(
                 f"refusing to listen on {bind} without encryption: give --curve-keys DIR "

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .. import protocol
-from ..models.errors import CheckpointError
-from .jobs import OPERATIONS, BadParameterError, JobCancelledError, JobContext, ModelCache
+from ..common import protocol
+from ..common.errors import PanoRigError
+from .jobs import OPERATIONS, JobCancelledError, JobContext, ModelCache
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages of an unchanged stage
 MAX_QUEUED = 16
@@ -135,10 +135,8 @@ def _error_reply(job: Job, exc: Exception) -> protocol.Message:
             "The GPU ran out of memory.",
             "Lower the mesh resolution or texture size, or press 'Release GPU memory'.",
         )
-    if isinstance(exc, CheckpointError):
-        return protocol.error(job.id, "checkpoint", exc.message, exc.hint)
-    if isinstance(exc, BadParameterError):
-        return protocol.error(job.id, "bad_parameter", str(exc), "Check the values in the panel.")
+    if isinstance(exc, PanoRigError):
+        return protocol.error(job.id, exc.code, exc.message, exc.hint)
     if isinstance(exc, ValueError):
         return protocol.error(job.id, "failed", str(exc), "")
     traceback.print_exc()

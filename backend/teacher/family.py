@@ -141,7 +141,7 @@ class TeacherHead(ImplicitHead):
         self.eye_centres = joints[3:5]
         eyeball = self.vertices[model.regions["eyeball_left"]]
         self.eye_radius = float(np.linalg.norm(eyeball - eyeball.mean(0), axis=1).mean())
-        self.colours = self._vertex_colours(model, lips)
+        self.colours = self._vertex_colours(lips)
         skin_ids = np.unique(faces)
         top = self.vertices[skin_ids, 1].max()
         self.crown = self.vertices[skin_ids][np.argmax(self.vertices[skin_ids, 1])]
@@ -151,7 +151,7 @@ class TeacherHead(ImplicitHead):
         self.back = float(upper[:, 2].min())
         self.top = top
 
-    def _vertex_colours(self, model: HeadModel, lips: np.ndarray) -> np.ndarray:
+    def _vertex_colours(self, lips: np.ndarray) -> np.ndarray:
         v = self.vertices
         colour = np.tile(self.traits.skin, (len(v), 1))
         eye_y = self.eye_centres[:, 1].mean()

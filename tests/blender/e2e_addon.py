@@ -47,8 +47,18 @@ pump_until(lambda: state.status.startswith("Connected"), 20)
 report["status"] = state.status
 
 settings = bpy.context.scene.panorig
+# A NaN typed into a field: Generate says which field, sends nothing and leaves the scene alone.
+settings.psi = float("nan")
+try:
+    report["nan_generate"] = sorted(bpy.ops.panorig.generate())
+except RuntimeError as exc:  # background mode turns the operator's error report into this
+    report["nan_generate"] = str(exc)
+report["nan_error"] = state.last_error
+report["nan_started_job"] = bool(runtime.RUNTIME.job)
+settings.psi, state.last_error = 0.7, ""
 settings.seed, settings.resolution, settings.faces = 0, 64, 5000
-settings.texture, settings.views, settings.level = 512, 2, 0.5  # fixture: random weights
+settings.texture, settings.views, settings.level = "512", 2, 0.5  # fixture: random weights
+settings.views_auto = False
 start = time.monotonic()
 assert bpy.ops.panorig.generate() == {"FINISHED"}
 report["generate_poll_while_busy"] = bpy.ops.panorig.generate.poll()
@@ -114,7 +124,7 @@ report["rgb_std_on_head"] = float(rgba[rgba[..., 3] > 0.5][:, :3].std())
 
 # Kill the backend in the middle of a job: the add-on reports it and leaves the scene alone.
 objects_before = sorted(obj.name for obj in bpy.data.objects)
-settings.seed, settings.resolution, settings.texture = 1, 128, 1024
+settings.seed, settings.resolution, settings.texture = 1, 128, "1024"
 assert bpy.ops.panorig.generate() == {"FINISHED"}
 pump_until(lambda: state.stage not in ("", "queued"), 60)
 os.kill(int(backend_pid), signal.SIGKILL)

@@ -21,7 +21,7 @@ scene_mod = sys.modules[f"{package}.scene"]
 rig_decode = sys.modules[f"{package}.rig_decode"]
 rig_scene = sys.modules[f"{package}.rig_scene"]
 runtime = sys.modules[f"{package}.runtime"]
-sequences = sys.modules[f"{package}.sequences"]
+sequences = sys.modules[f"{package}.common.sequences"]
 report: dict = {}
 rng = np.random.default_rng(0)
 
@@ -65,6 +65,9 @@ def head_and_rig(name: str, bake: bool):
         "expression_names": ["exp_000", "exp_001", "exp_002"],
         "model_name": "FLAME 2020",
         "release": "flame2020",
+        "scale": 1.0,
+        "offset": [0.0, 0.0, 0.0],
+        "residual": 0.001,
     }
     rig = rig_decode.rig_from_result(result, data)
     return head, rig_scene.build_rig(bpy.context, head, rig, bake)

@@ -94,7 +94,7 @@ def modulated_conv2d(
     activations instead. Both compute the same function.
     """
     batch = x.shape[0]
-    out_ch, in_ch, kh, kw = weight.shape
+    _, in_ch, kh, kw = weight.shape
     if x.dtype == torch.float16 and demodulate:
         # Pre-normalise so the fp16 products below cannot overflow (demodulation undoes it).
         weight = weight * (
