@@ -1,8 +1,11 @@
 """The add-on's connection to the backend: Blender-free, non-blocking, one DEALER socket.
 
 ``BackendSession.poll()`` is called from a Blender timer (or directly by tests); it never
-blocks. It turns the backend's messages into ``Event``s, answers for liveness with pings and
-reports a backend that stopped answering within ``timeout`` seconds.
+blocks. It turns the backend's messages into ``Event``s and pings every two seconds; the backend
+is reported lost only when its pings go unanswered for ``timeout`` seconds, never because a job
+is slow (the backend answers pings from a process of its own while a job runs). A session keeps
+the ``identity`` it is given, so a new session with the same identity (after Connect is pressed
+again) sees its jobs in the first pong and receives the replies held for it.
 """
 
 from __future__ import annotations
@@ -39,12 +42,20 @@ class CurveKeys:
 
 
 class BackendSession:
-    def __init__(self, address: str, timeout: float = 30.0, curve: CurveKeys | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        timeout: float = 30.0,
+        curve: CurveKeys | None = None,
+        identity: bytes | None = None,
+    ) -> None:
         self.address = address
         self.timeout = timeout
         self.context = zmq.Context.instance()
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
+        if identity:
+            self.socket.setsockopt(zmq.ROUTING_ID, identity)
         self.socket.setsockopt(zmq.IMMEDIATE, 1)  # queue nothing for a backend that is not there
         self.socket.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_REPLY_BYTES + 4096)
         if curve is not None:
@@ -57,9 +68,8 @@ class BackendSession:
         self.jobs: dict[str, str] = {}  # job id -> op, for jobs still running
         self.server: dict[str, Any] = {}  # the last pong's info
         self.connected = False
-        self._last_heard = time.monotonic()
         self._last_ping = 0.0
-        self._waiting_since: float | None = None
+        self._unanswered_since: float | None = None  # the first ping not answered yet
 
     # --- commands ------------------------------------------------------------------------------
     def request(
@@ -67,9 +77,17 @@ class BackendSession:
     ) -> str:
         msg = protocol.request(op, params)
         msg.arrays = dict(arrays or {})
+        size = sum(getattr(a, "nbytes", 0) for a in msg.arrays.values())
+        if size > protocol.MAX_REQUEST_BYTES:
+            # The backend would drop a message this large without a word: say it here.
+            raise protocol.ProtocolError(
+                "too_large",
+                f"this {op} request carries {size / 2**20:.0f} MiB, over the backend's "
+                f"{protocol.MAX_REQUEST_BYTES // 2**20} MiB limit for a request.",
+                "Send a lighter mesh: decimate it (Decimate modifier) and try again.",
+            )
         self._send(msg)
         self.jobs[msg.job] = op
-        self._expect_reply()
         return msg.job
 
     def cancel(self, job: str) -> None:
@@ -78,7 +96,8 @@ class BackendSession:
     def ping(self) -> None:
         self._send(protocol.Message("ping", job=protocol.new_job_id()))
         self._last_ping = time.monotonic()
-        self._expect_reply()
+        if self._unanswered_since is None:
+            self._unanswered_since = self._last_ping
 
     def close(self) -> None:
         self.socket.close(linger=0)
@@ -89,13 +108,12 @@ class BackendSession:
         events: list[Event] = []
         while self.socket.poll(0, zmq.POLLIN):
             frames = self.socket.recv_multipart(copy=False)
-            self._last_heard = time.monotonic()
-            self._waiting_since = None
+            self._unanswered_since = None  # anything from the backend proves it is there
             events.extend(self._handle(frames))
         now = time.monotonic()
         if now - self._last_ping >= PING_INTERVAL:
             self.ping()  # liveness, and fresh server status for the panel
-        if self._waiting_since is not None and now - self._waiting_since > self.timeout:
+        if self._unanswered_since is not None and now - self._unanswered_since > self.timeout:
             events.append(self._lost())
         return events
 
@@ -112,8 +130,6 @@ class BackendSession:
             return []
         if msg.kind in ("result", "error"):
             self.jobs.pop(msg.job, None)
-            if self.jobs:
-                self._expect_reply()
         if msg.kind == "progress" and "preview" in msg.arrays:
             return [Event("preview", job=msg.job, arrays=msg.arrays)]
         return [
@@ -134,21 +150,23 @@ class BackendSession:
         jobs = list(self.jobs)
         self.jobs.clear()
         self.connected = False
-        self._waiting_since = None
+        self._unanswered_since = None
         return Event(
             "lost",
             job=jobs[0] if jobs else "",
-            message=f"The backend at {self.address} stopped answering ({self.timeout:.0f} s).",
+            message=f"The backend at {self.address} did not answer pings for {self.timeout:.0f} s.",
             hint="Start the backend again (or check the address), then retry.",
         )
-
-    def _expect_reply(self) -> None:
-        if self._waiting_since is None:
-            self._waiting_since = time.monotonic()
 
     def _send(self, msg: protocol.Message) -> None:
         try:
             self.socket.send_multipart(protocol.encode(msg), flags=zmq.NOBLOCK, copy=False)
         except zmq.Again:
-            # IMMEDIATE: no connection yet. The timeout reports it if it never comes.
-            self._expect_reply()
+            # IMMEDIATE: no connection (yet). A lost ping is reported by the timeout; a lost
+            # request would leave a job waiting forever, so it is refused here.
+            if msg.kind == "request":
+                raise protocol.ProtocolError(
+                    "not_connected",
+                    f"the backend at {self.address} is not connected (yet).",
+                    "Wait until the panel says Connected, then try again.",
+                ) from None

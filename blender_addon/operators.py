@@ -11,7 +11,7 @@ from . import runtime
 from .preferences import preferences
 from .rig_decode import SequenceMismatchError
 from .runtime import RUNTIME, BackendUnavailableError
-from .shared import correctives, sequences, settings
+from .shared import correctives, errors, sequences
 
 
 def _failed(operator: bpy.types.Operator, context: bpy.types.Context, exc: Exception) -> set[str]:
@@ -92,7 +92,7 @@ class PANORIG_OT_generate(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
             runtime.generate(context)
-        except settings.SettingsError as exc:
+        except errors.PanoRigError as exc:  # a setting out of range: nothing was sent
             return _failed(self, context, exc)
         self.report({"INFO"}, "PanoRig: generating...")
         return {"FINISHED"}
@@ -128,7 +128,10 @@ class PANORIG_OT_release_memory(bpy.types.Operator):
         return True
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        RUNTIME.session.request("release_memory")
+        try:
+            RUNTIME.session.request("release_memory")
+        except errors.PanoRigError as exc:
+            return _failed(self, context, exc)
         return {"FINISHED"}
 
 
@@ -166,7 +169,10 @@ class PANORIG_OT_bind_head(bpy.types.Operator):
         return True
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        runtime.bind(context, _selected_head(context))
+        try:
+            runtime.bind(context, _selected_head(context))
+        except errors.PanoRigError as exc:  # e.g. a mesh too heavy to send
+            return _failed(self, context, exc)
         self.report({"INFO"}, "PanoRig: fitting the rig...")
         return {"FINISHED"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 
 from .preferences import preferences
-from .runtime import RUNTIME
+from .runtime import RUNTIME, stage_label
 
 
 class PANORIG_PT_main(bpy.types.Panel):
@@ -39,7 +39,8 @@ class PANORIG_PT_main(bpy.types.Panel):
         col.prop(settings, "level")
 
         if RUNTIME.job:
-            layout.progress(factor=state.progress, type="BAR", text=state.stage or "Working...")
+            text = stage_label(state.stage) if state.stage else "Working..."
+            layout.progress(factor=state.progress, type="BAR", text=text)
             layout.operator("panorig.cancel", icon="CANCEL")
         else:
             layout.operator("panorig.generate", icon="USER")

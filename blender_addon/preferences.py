@@ -74,6 +74,15 @@ class PanoRigPreferences(bpy.types.AddonPreferences):
         max=600.0,
         description="Report the backend as lost after this long without an answer",
     )
+    on_reconnect: EnumProperty(
+        name="On reconnect",
+        items=(
+            ("RESUME", "Resume the job", "Follow the job that was running again; it lands"),
+            ("CANCEL", "Cancel the job", "Stop the job that was running"),
+        ),
+        default="RESUME",
+        description="What happens to a running job when Connect or Start is pressed again",
+    )
     log_folder: StringProperty(
         name="Log folder",
         subtype="DIR_PATH",
@@ -95,6 +104,7 @@ class PanoRigPreferences(bpy.types.AddonPreferences):
         layout.prop(self, "checkpoint")
         layout.prop(self, "flame_model")
         layout.prop(self, "timeout")
+        layout.prop(self, "on_reconnect")
         layout.prop(self, "log_folder")
 
 

@@ -6,7 +6,9 @@ in the bpy module. Handlers only touch Blender data from here, on the main threa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import bpy
@@ -35,6 +37,10 @@ class Runtime:
     job: str | None = None
     job_op: str = ""
     job_name: str = ""  # the head to create (generate) or to rig (bind)
+    stage_since: float = 0.0  # when the job's current stage began (time.monotonic)
+    # This Blender session's identity with the backend: kept across reconnects, so a job
+    # started before Connect was pressed again is found and its result still arrives.
+    identity: bytes = field(default_factory=lambda: b"panorig-" + uuid.uuid4().hex.encode())
 
 
 RUNTIME = Runtime()
@@ -65,8 +71,8 @@ def connect(context: bpy.types.Context, address: str) -> None:
             "a remote backend needs CURVE keys: set the server and client key files in the "
             "PanoRig preferences (made by 'python -m backend keys')"
         )
-    disconnect()
-    RUNTIME.session = BackendSession(address, prefs.timeout, curve)
+    disconnect(keep_job=True)  # the backend tells us in its first pong whether it still runs
+    RUNTIME.session = BackendSession(address, prefs.timeout, curve, RUNTIME.identity)
     RUNTIME.session.ping()
     state = context.window_manager.panorig
     state.status = f"Connecting to {address}..."
@@ -94,11 +100,13 @@ def start_local(context: bpy.types.Context) -> None:
     connect(context, RUNTIME.local.address)
 
 
-def disconnect() -> None:
+def disconnect(keep_job: bool = False) -> None:
     if RUNTIME.session is not None:
         RUNTIME.session.close()
     RUNTIME.session = None
-    RUNTIME.job = None
+    if RUNTIME.job and not keep_job:
+        _finish_job(bpy.context)
+        bpy.context.window_manager.panorig.stage = "Stopped"
 
 
 def stop_local() -> None:
@@ -139,8 +147,15 @@ def _start_job(context: bpy.types.Context, op: str, params: dict, arrays: dict, 
     RUNTIME.job_op, RUNTIME.job_name = op, name
     state = context.window_manager.panorig
     state.job, state.stage, state.progress, state.last_error = RUNTIME.job, "queued", 0.0, ""
+    RUNTIME.stage_since = time.monotonic()
     ensure_timer()
     return RUNTIME.job
+
+
+def stage_label(stage: str) -> str:
+    """The running job's stage with how long it has been in it, e.g. 'UV unwrap · 41 s'."""
+    elapsed = time.monotonic() - RUNTIME.stage_since
+    return f"{stage} · {elapsed:.0f} s" if elapsed >= 1 else stage
 
 
 def cancel() -> None:
@@ -166,7 +181,10 @@ def handle(context: bpy.types.Context, event: Event) -> None:
     if event.kind == "connected":
         device = event.data.get("gpu") or event.data.get("device", "?")
         state.status = f"Connected ({device})"
+        _reattach(context, event.data.get("jobs", []))
     elif event.kind == "progress" and event.job == RUNTIME.job:
+        if event.stage != state.stage:
+            RUNTIME.stage_since = time.monotonic()
         state.progress, state.stage = event.fraction, event.stage
         _status_bar(context, f"PanoRig: {event.stage} ({event.fraction:.0%})")
     elif event.kind == "preview" and event.job == RUNTIME.job:
@@ -194,6 +212,33 @@ def handle(context: bpy.types.Context, event: Event) -> None:
         _finish_job(context)
         state.status = "Backend not answering"
         state.last_error = f"{event.message} {event.hint}".strip()
+
+
+def _reattach(context: bpy.types.Context, jobs: list) -> None:
+    """On (re)connecting: follow this session's running job again, or cancel it, as the
+    preferences say; a job the backend no longer has leaves no stale label behind."""
+    state = context.window_manager.panorig
+    listed = {j.get("job"): j for j in jobs if isinstance(j, dict)}
+    for job in listed:
+        if job != RUNTIME.job:  # nothing here knows what to do with its result
+            RUNTIME.session.cancel(job)
+    if not RUNTIME.job:
+        return
+    mine = listed.get(RUNTIME.job)
+    if mine is None:
+        _finish_job(context)
+        state.stage = ""
+        state.last_error = (
+            "The backend no longer has the job that was running (it was restarted or the job "
+            "ended while disconnected). Start it again."
+        )
+    elif preferences(context).on_reconnect == "CANCEL":
+        RUNTIME.session.cancel(RUNTIME.job)
+        state.stage = "cancelling"
+    else:
+        RUNTIME.session.jobs[RUNTIME.job] = RUNTIME.job_op
+        state.stage, state.progress = str(mine.get("stage", "")), float(mine.get("fraction", 0))
+        RUNTIME.stage_since = time.monotonic() - float(mine.get("stage_elapsed", 0))
 
 
 def _finish_bind(context: bpy.types.Context, name: str, event: Event) -> bpy.types.Object:
@@ -269,7 +314,8 @@ def _redraw(context: bpy.types.Context) -> None:
 def _timer() -> float | None:
     if RUNTIME.session is None:
         return None
-    pump()
+    if not pump() and RUNTIME.job:
+        _redraw(bpy.context)  # the stage's elapsed time ticks on
     return TIMER_INTERVAL
 
 

@@ -115,9 +115,13 @@ def test_generate_from_the_installed_extension(addon_zip, shared_dir, tmp_path):
     lo, hi = report["bounds"]
     assert all(-0.5 <= v <= 0.5 for v in lo + hi)
     assert 0.02 < report["coverage"] < 0.95 and report["rgb_std_on_head"] > 0.01
+    # Connect pressed mid-job: the head still lands, or the job is cancelled, as chosen.
+    assert report["reconnect_heads"] == 2 and report["reconnect_error"] == ""
+    assert report["reconnect_stage"].startswith("Added PanoRig_seed2")
+    assert report["cancel_heads"] == 2 and report["cancel_stage"] == "Cancelled"
     # Killing the backend mid-job: reported within the 5 s timeout (+ a ping interval).
     assert report["lost_after_seconds"] < 5 + 2 + 1
-    assert "stopped answering" in report["error_after_kill"]
+    assert "did not answer pings" in report["error_after_kill"]
     assert report["scene_unchanged"]
 
 

@@ -1,7 +1,7 @@
-"""The backend service: ZeroMQ ROUTER front, one worker thread, operations as functions."""
+"""The backend service: a ZeroMQ front process (routing, job ledger) and a worker process that
+owns the device and runs the operations (``jobs.py``)."""
 
-from .jobs import OPERATIONS
 from .security import make_keys
 from .server import Service, serve
 
-__all__ = ["OPERATIONS", "Service", "make_keys", "serve"]
+__all__ = ["Service", "make_keys", "serve"]

@@ -6,7 +6,9 @@ model cache) and returns the result's JSON data and arrays. The server only rout
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,15 +40,11 @@ from ..sampling import seed_ws
 from ..texture import TexturedMesh
 
 
-class JobCancelledError(Exception):
-    """Raised from the progress callback when the client cancelled the job."""
-
-
 @dataclass
 class JobContext:
     params: dict[str, Any]
     arrays: dict[str, np.ndarray]  # arrays sent with the request
-    progress: Progress  # raises JobCancelledError once the job is cancelled
+    progress: Progress  # raises (worker.JobCancelledError) once the job is cancelled
     preview: Callable[[np.ndarray], None]  # sends a small uint8 [H, W, 3] preview image
     models: ModelCache
 
@@ -170,11 +168,30 @@ class SleepSettings(Settings):
     step: float = setting(0.1, "Step", "Seconds per step", min=0.0, max=10.0, unit="s")
 
 
+def hold(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Holds the interpreter lock in native code for ``seconds``, as a long UV unwrap does:
+    a check that the service answers pings whatever a job does."""
+    settings = validate(HoldSettings, ctx.params)
+    ctx.progress(0.0, "holding the interpreter lock")
+    if sys.platform == "win32":
+        ctypes.PyDLL("kernel32").Sleep(settings.seconds * 1000)
+    else:  # a PyDLL call keeps the lock for its whole duration
+        ctypes.PyDLL(None).sleep(settings.seconds)
+    ctx.progress(1.0, "done")
+    return {"seconds": settings.seconds}, {}
+
+
+@dataclass(frozen=True)
+class HoldSettings(Settings):
+    seconds: int = setting(1, "Seconds", "How long to hold the lock", min=1, max=120, unit="s")
+
+
 OPERATIONS: dict[str, Callable[[JobContext], tuple[dict[str, Any], dict[str, np.ndarray]]]] = {
     "generate": generate,
     "bind": bind,
     "release_memory": release_memory,
     "sleep": sleep,
+    "hold": hold,
 }
 
 

@@ -1,30 +1,38 @@
-"""The ZeroMQ service: a ROUTER socket on the main thread routing messages to the worker.
+"""The service's front process: a ZeroMQ ROUTER socket, the job ledger and the worker's keeper.
 
-Pings are answered at once even while a job runs; requests are acknowledged, queued and
-answered with progress and a result or an error; anything malformed gets an error reply (or,
-beyond the size limit, the connection is dropped by ZeroMQ) and the service keeps serving.
+This process never runs a job (``worker.py`` does, in its own process), so it answers every
+ping within milliseconds. Nothing a client sends can raise out of the receive loop: messages
+are decoded with bounds, every field is checked, every reply is made to fit the protocol's
+limits. Sends never block: a client that does not read loses progress messages, and its final
+replies are held for it (bounded) until it reads again. Jobs belong to the identity that
+submitted them; a client that reconnects with the same identity sees its jobs in its pong and
+gets the replies held for it.
 """
 
 from __future__ import annotations
 
-import queue
+import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
-import torch
 import zmq
 import zmq.auth.thread
 
 from ..common import protocol
 from ..common.protocol import is_loopback
-from ..devices import resolve_device
-from .jobs import OPERATIONS, ModelCache
+from .ledger import Ledger, LedgerError
 from .security import check_bind_address, load_server_keys
-from .worker import Job, Worker
+from .worker import WorkerProcess
 
 POLL_MS = 10
+MAX_BATCH = 64  # messages taken per loop turn, so the worker's output is never starved
+SEND_HWM = 64  # messages queued per client before sends to it are dropped
+CANCEL_GRACE = 10.0  # seconds a cancelled job may take to stop before its worker is restarted
+WORKER_START_TIMEOUT = 300.0
+CLIENT_KINDS = ("request", "cancel", "ping")
 
 
 class Service:
@@ -42,21 +50,29 @@ class Service:
                 f"refusing to listen on {bind} without encryption: give --curve-keys DIR "
                 "(make them with 'python -m backend keys DIR') or --insecure"
             )
-        self.device = resolve_device(device)
-        self.models = ModelCache(str(self.device), checkpoint)
-        self.outbox: queue.Queue = queue.Queue()
-        self.worker = Worker(self.models, self.outbox)
+        keys = load_server_keys(curve_keys) if curve_keys is not None else None
+        self.checkpoint = checkpoint
+        self.ledger = Ledger()
+        self.stopping = threading.Event()
+        self.worker = WorkerProcess(device, checkpoint)
+        try:
+            self.worker.wait_ready(WORKER_START_TIMEOUT)
+        except (ValueError, RuntimeError):
+            self.worker.kill()
+            raise
         self.context = zmq.Context()
         self.auth = None
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.ROUTER_MANDATORY, 1)  # errors for gone peers, not silence
+        self.socket.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting client takes its id back
         # libzmq drops a peer whose message part exceeds this: big requests never reach memory.
         self.socket.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_REQUEST_BYTES + 4096)
+        self.socket.setsockopt(zmq.SNDHWM, SEND_HWM)
         self.socket.setsockopt(zmq.HEARTBEAT_IVL, 2000)
         self.socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
-        self.socket.setsockopt(zmq.LINGER, 1000)
-        if curve_keys is not None:
-            public, secret, authorized = load_server_keys(curve_keys)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        if keys is not None:
+            public, secret, authorized = keys
             self.auth = zmq.auth.thread.ThreadAuthenticator(self.context)
             self.auth.start()
             self.auth.configure_curve(domain="*", location=str(authorized))
@@ -72,109 +88,218 @@ class Service:
                 "there? Choose another port with --bind"
             ) from None
         self.address = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.stopping = threading.Event()
+        self.dropped = 0  # messages a client could not take (progress, pongs)
+        self._restart_at = 0.0
+        self._failed_starts = 0
 
-    def info(self) -> dict:
+    @property
+    def device(self) -> str:
+        return self.worker.info.get("device", "?")
+
+    def info(self, peer: bytes, now: float) -> dict:
+        running = self.ledger.running
         return {
             "protocol": protocol.PROTOCOL_VERSION,
-            "device": str(self.device),
-            "gpu": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else None,
-            "models": self.models.loaded(),
-            "default_checkpoint": self.models.default_checkpoint,
-            "operations": sorted(OPERATIONS),
-            **self.worker.status(),
+            **self.worker.info,
+            "models": self.worker.models,
+            "default_checkpoint": self.checkpoint,
+            "operations": list(self.worker.operations),
+            "running": running.op if running else None,
+            "queued": len(self.ledger.queue),
+            "jobs": self.ledger.jobs_of(peer, now),  # this client's own jobs, to re-attach
         }
 
     def serve_forever(self) -> None:
-        self.worker.start()
         poller = zmq.Poller()
         poller.register(self.socket, zmq.POLLIN)
+        last_expire = 0.0
         try:
             while not self.stopping.is_set():
                 if poller.poll(POLL_MS):
-                    self._receive()
-                self._flush()
+                    for _ in range(MAX_BATCH):
+                        if not self.socket.poll(0, zmq.POLLIN):
+                            break
+                        self._receive()
+                now = time.monotonic()
+                self._worker_events(now)
+                self._watch_worker(now)
+                self._dispatch(now)
+                if now - last_expire > 1.0:
+                    last_expire = now
+                    for record in self.ledger.expire(now):
+                        self._send(record.owner, _cancelled(record.id), keep=True)
         finally:
             self.worker.stop()
-            self.worker.join(timeout=5)
-            self._flush()
             self.close()
 
     def close(self) -> None:
-        self.socket.close()
+        self.socket.close(linger=0)
         if self.auth is not None:
             self.auth.stop()
         self.context.term()
 
-    # ----------------------------------------------------------------------------------------
+    # --- from clients --------------------------------------------------------------------------
     def _receive(self) -> None:
-        frames = self.socket.recv_multipart(copy=False)
+        try:
+            frames = self.socket.recv_multipart(copy=False, flags=zmq.NOBLOCK)
+        except zmq.Again:
+            return
         peer = frames[0].bytes
+        now = time.monotonic()
+        for job, held in self.ledger.heard_from(peer, now):
+            self._send_frames(peer, held, keep=job)
         try:
             msg = protocol.decode(frames[1:], max_bytes=protocol.MAX_REQUEST_BYTES)
         except protocol.ProtocolError as exc:
-            self._reply(peer, protocol.error("", exc.code, exc.message, exc.hint))
+            self._send(peer, protocol.error("", exc.code, exc.message, exc.hint))
+            return
+        except Exception as exc:  # noqa: BLE001 - no message may stop the service
+            self._send(peer, protocol.error("", "malformed", f"unreadable message: {exc}"))
             return
         if msg.kind == "ping":
-            self._reply(peer, protocol.Message("pong", job=msg.job, data=self.info()))
+            self._send(peer, protocol.Message("pong", job=msg.job, data=self.info(peer, now)))
         elif msg.kind == "cancel":
-            if not self.worker.cancel(msg.job):
-                self._reply(peer, protocol.error(msg.job, "unknown_job", "No such job to cancel."))
+            self._cancel(peer, msg.job, now)
         elif msg.kind == "request":
-            self._request(peer, msg)
+            self._request(peer, msg, now)
         else:
-            self._reply(
-                peer, protocol.error(msg.job, "bad_kind", f"clients may not send {msg.kind!r}")
-            )
-
-    def _request(self, peer: bytes, msg: protocol.Message) -> None:
-        if msg.op not in OPERATIONS:
-            self._reply(
+            self._send(
                 peer,
                 protocol.error(
                     msg.job,
-                    "unknown_op",
-                    f"unknown operation {msg.op!r}",
-                    f"Known operations: {', '.join(sorted(OPERATIONS))}.",
+                    "bad_kind",
+                    f"clients may not send {msg.kind!r}",
+                    f"Clients send {', '.join(CLIENT_KINDS)}.",
+                ),
+            )
+
+    def _request(self, peer: bytes, msg: protocol.Message, now: float) -> None:
+        if msg.op not in self.worker.operations:
+            known = ", ".join(self.worker.operations)
+            self._send(
+                peer,
+                protocol.error(
+                    msg.job, "unknown_op", f"unknown operation {msg.op!r}", f"Known: {known}."
                 ),
             )
             return
         if not msg.job:
-            self._reply(peer, protocol.error("", "malformed", "a request needs a job id"))
+            self._send(peer, protocol.error("", "malformed", "a request needs a job id"))
             return
-        if not self.worker.submit(Job(peer, msg.job, msg.op, msg.params, dict(msg.arrays))):
-            self._reply(
-                peer, protocol.error(msg.job, "busy", "The backend's queue is full.", "Try later.")
-            )
+        try:
+            self.ledger.submit(peer, msg.job, msg.op, msg.params, dict(msg.arrays), now)
+        except LedgerError as exc:
+            self._send(peer, protocol.error(msg.job, exc.code, exc.message, exc.hint))
             return
-        self._reply(peer, protocol.Message("accepted", job=msg.job, op=msg.op))
+        self._send(peer, protocol.Message("accepted", job=msg.job, op=msg.op))
 
-    def _flush(self) -> None:
-        while True:
-            try:
-                peer, msg = self.outbox.get_nowait()
-            except queue.Empty:
+    def _cancel(self, peer: bytes, job: str, now: float) -> None:
+        try:
+            record = self.ledger.cancel(peer, job, now)
+        except LedgerError as exc:
+            self._send(peer, protocol.error(job, exc.code, exc.message, exc.hint))
+            return
+        if record.state == "running":
+            self.worker.cancel(job)
+        else:
+            self._send(peer, _cancelled(job), keep=True)
+
+    # --- the worker -------------------------------------------------------------------------
+    def _dispatch(self, now: float) -> None:
+        if not self.worker.ready:
+            return
+        record = self.ledger.start_next(now)
+        if record is not None:
+            self.worker.run(record.id, record.op, record.params, record.arrays)
+            record.arrays = {}  # the worker has them; do not keep a second copy
+
+    def _worker_events(self, now: float) -> None:
+        for event in self.worker.events():
+            kind, job = event[0], event[1] if len(event) > 1 else ""
+            if kind == "progress":
+                record = self.ledger.progress(job, event[2], event[3], now)
+                if record is not None:
+                    msg = protocol.Message("progress", job=job, fraction=event[2], stage=event[3])
+                    self._send(record.owner, msg)
+            elif kind == "preview":
+                record = self.ledger.jobs.get(job)
+                if record is not None:
+                    msg = protocol.Message(
+                        "progress",
+                        job=job,
+                        fraction=record.fraction,
+                        stage="preview",
+                        arrays={"preview": event[2]},
+                    )
+                    self._send(record.owner, msg)
+            elif kind == "done":
+                self._finish(
+                    job, protocol.Message("result", job=job, data=event[2], arrays=event[3])
+                )
+            elif kind == "failed":
+                self._finish(job, protocol.error(job, event[2], event[3], event[4]))
+
+    def _finish(self, job: str, msg: protocol.Message) -> None:
+        record = self.ledger.finish(job)
+        if record is not None:
+            self._send(record.owner, msg, keep=True)
+
+    def _watch_worker(self, now: float) -> None:
+        """Restart a worker that died, or one whose cancelled job will not stop."""
+        running = self.ledger.running
+        if not self.worker.alive():
+            if now < self._restart_at:
                 return
-            self._reply(peer, msg)
+            reason = self.worker.exit_reason()
+            # A worker that dies before it is ready (a broken GPU, say) is retried ever slower.
+            self._failed_starts = 0 if self.worker.ready else self._failed_starts + 1
+            self._restart_at = now + min(2.0**self._failed_starts - 1, 30.0)
+            print(f"PanoRig backend: the worker stopped ({reason}); starting another", flush=True)
+            self.worker.restart()
+            if running is not None:
+                self._finish(
+                    running.id,
+                    protocol.error(
+                        running.id,
+                        "worker_lost",
+                        f"The backend's worker stopped ({reason}); the job was lost.",
+                        "Retry; if it happens again, lower the settings or read the log.",
+                    ),
+                )
+        elif (
+            running is not None
+            and running.cancel_requested is not None
+            and now - running.cancel_requested > CANCEL_GRACE
+        ):
+            # The job is inside a long native call that cannot see the cancel: end it.
+            self.worker.restart()
+            self._finish(running.id, _cancelled(running.id))
 
-    def _reply(self, peer: bytes, msg: protocol.Message) -> None:
+    # --- to clients -------------------------------------------------------------------------
+    def _send(self, peer: bytes, msg: protocol.Message, keep: bool = False) -> None:
+        """Send without ever blocking; ``keep`` holds a final reply the client cannot take
+        now (gone, or not reading) until it is heard from again."""
+        self._send_frames(peer, protocol.encode_or_error(msg), keep=msg.job if keep else None)
+
+    def _send_frames(self, peer: bytes, frames: list, keep: str | None) -> None:
         try:
-            frames = protocol.encode(msg)
-        except (protocol.ProtocolError, TypeError, ValueError) as exc:
-            # A result the protocol cannot carry is the backend's bug: report it, keep serving.
-            frames = protocol.encode(
-                protocol.error(msg.job, "internal", f"The backend's reply could not be sent: {exc}")
-            )
-        try:
-            self.socket.send_multipart([peer, *frames], copy=False)
-        except zmq.ZMQError:
-            pass  # the client has gone (ROUTER_MANDATORY): nobody to tell
+            self.socket.send_multipart([peer, *frames], copy=False, flags=zmq.NOBLOCK)
+        except zmq.ZMQError:  # Again (client not reading) or EHOSTUNREACH (client gone)
+            if keep is not None:
+                frames = [bytes(f) for f in frames]  # own the bytes: arrays may be views
+                self.ledger.hold(peer, keep, frames, time.monotonic())
+            else:
+                self.dropped += 1
+
+
+def _cancelled(job: str) -> protocol.Message:
+    return protocol.error(job, "cancelled", "The job was cancelled.")
 
 
 def serve(
     bind: str, checkpoint: str | None, device: str, curve_keys: str | None, insecure: bool
 ) -> None:
-    """Run the service until Ctrl-C or SIGTERM."""
+    """Run the service until Ctrl-C or SIGTERM (either stops it within a second or two)."""
     service = Service(bind, checkpoint, device, curve_keys, insecure)
     if insecure and not is_loopback(bind):
         print(
@@ -191,3 +316,7 @@ def serve(
     print(f"PanoRig backend listening on {service.address} (device {service.device})", flush=True)
     service.serve_forever()
     print("PanoRig backend stopped", flush=True)
+    sys.stderr.flush()
+    # Everything is closed; skip the interpreter's teardown of the libraries the command line
+    # imported (a second with torch), so that SIGTERM stops the service promptly.
+    os._exit(0)

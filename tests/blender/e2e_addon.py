@@ -122,7 +122,39 @@ rgba = rgba.reshape(128, 128, 4)
 report["coverage"] = float((rgba[..., 3] > 0.5).mean())
 report["rgb_std_on_head"] = float(rgba[rgba[..., 3] > 0.5][:, :3].std())
 
+# Connect pressed again in the middle of a job: the job is found again and its head lands.
+settings.seed, settings.resolution, settings.texture = 2, 64, "0"
+labels = set()
+
+
+def landed() -> bool:
+    labels.add(state.stage)
+    return runtime.RUNTIME.job is None
+
+
+assert bpy.ops.panorig.generate() == {"FINISHED"}
+pump_until(lambda: state.stage not in ("", "queued", "starting"), 60)
+assert bpy.ops.panorig.connect() == {"FINISHED"}
+pump_until(landed, 120)
+report["reconnect_heads"] = len(collection.objects)
+report["reconnect_stage"] = state.stage
+report["reconnect_error"] = state.last_error
+report["reconnect_labels"] = sorted(labels)
+# The same with "Cancel the job" chosen: cancelled, nothing added, no stale label.
+prefs.on_reconnect = "CANCEL"
+settings.seed, settings.resolution, settings.texture = 3, 192, "512"  # long enough to cancel
+pump_until(lambda: state.status.startswith("Connected"), 20)
+assert bpy.ops.panorig.generate() == {"FINISHED"}
+pump_until(lambda: state.stage not in ("", "queued", "starting"), 60)
+assert bpy.ops.panorig.connect() == {"FINISHED"}
+pump_until(lambda: runtime.RUNTIME.job is None, 60)
+report["cancel_heads"] = len(collection.objects)
+report["cancel_stage"] = state.stage
+prefs.on_reconnect = "RESUME"
+state.last_error = ""
+
 # Kill the backend in the middle of a job: the add-on reports it and leaves the scene alone.
+pump_until(lambda: state.status.startswith("Connected"), 20)
 objects_before = sorted(obj.name for obj in bpy.data.objects)
 settings.seed, settings.resolution, settings.texture = 1, 128, "1024"
 assert bpy.ops.panorig.generate() == {"FINISHED"}
