@@ -8,11 +8,11 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-data.txt requirements-face.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --no-deps -r requirements-data.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-data.txt -r requirements-face.txt
 	touch $(STAMP)
 
 # The main job on the bundled demo model: backend + Blender (bpy) through the add-on's code.

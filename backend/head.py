@@ -6,12 +6,14 @@ all call ``make_head``; the settings come from ``backend.common.settings``, alre
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from .common.settings import MeshSettings, TextureSettings
 from .geometry import GridRegion, Mesh, extract_mesh
 from .progress import Progress, scaled
-from .texture import DEFAULT_VIEWS, TexturedMesh, bake_texture
+from .texture import DEFAULT_VIEWS, PhotoProjection, TexturedMesh, bake_texture
 
 
 def has_superresolution(G) -> bool:
@@ -25,10 +27,12 @@ def make_head(
     texture: TextureSettings | None = None,
     progress: Progress | None = None,
     dense: bool = False,
+    photos: Sequence[PhotoProjection] = (),
 ) -> Mesh | TexturedMesh:
     """Extract the head of ``ws`` [1, num_ws, w_dim] and bake its texture (unless its size is 0).
 
-    ``dense`` evaluates the full lattice instead of coarse-to-fine (the reference, for checks).
+    ``dense`` evaluates the full lattice instead of coarse-to-fine (the reference, for checks);
+    ``photos`` (a head inverted from photos) are projected into the texture.
     """
     mesh = mesh or MeshSettings()
     texture = texture or TextureSettings()
@@ -55,4 +59,5 @@ def make_head(
             texture.texture,
             DEFAULT_VIEWS[:views],
             progress=scaled(progress, split, 1.0),
+            photos=photos,
         )

@@ -3,11 +3,13 @@ run say why through ``poll_message_set``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import bpy
-from bpy.props import StringProperty
+from bpy.props import BoolProperty, CollectionProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from . import runtime
+from . import photos, runtime
 from .preferences import preferences
 from .rig_decode import SequenceMismatchError
 from .runtime import RUNTIME, BackendUnavailableError
@@ -34,6 +36,21 @@ def _backend_idle(cls: type[bpy.types.Operator]) -> bool:
 
 def _connected() -> bool:
     return RUNTIME.session is not None and RUNTIME.session.connected
+
+
+def _photos_ready(cls: type[bpy.types.Operator], context: bpy.types.Context) -> bool:
+    if not _backend_idle(cls):
+        return False
+    if not context.scene.panorig.photos:
+        cls.poll_message_set("Add a photo of the person first")
+        return False
+    return True
+
+
+def _photos_changed(context: bpy.types.Context) -> None:
+    """The crops and downscale notes describe the previous list: drop them."""
+    runtime.clear_crops(context)
+    context.window_manager.panorig.photo_note = ""
 
 
 class PANORIG_OT_start_backend(bpy.types.Operator):
@@ -132,6 +149,127 @@ class PANORIG_OT_release_memory(bpy.types.Operator):
             RUNTIME.session.request("release_memory")
         except errors.PanoRigError as exc:
             return _failed(self, context, exc)
+        return {"FINISHED"}
+
+
+class PANORIG_OT_add_photos(bpy.types.Operator, ImportHelper):
+    bl_idname = "panorig.add_photos"
+    bl_label = "Add photos"
+    bl_description = (
+        f"Add photos of the person to invert into a head (several at once, up to "
+        f"{photos.MAX_PHOTOS}): sharp, well lit, the face at least 128 px across"
+    )
+    bl_options = {"REGISTER", "UNDO"}
+    filter_glob: StringProperty(default=photos.FILTER_GLOB, options={"HIDDEN"})
+    filter_image: BoolProperty(default=True, options={"HIDDEN"})
+    filter_folder: BoolProperty(default=True, options={"HIDDEN"})
+    files: CollectionProperty(
+        type=bpy.types.OperatorFileListElement, options={"HIDDEN", "SKIP_SAVE"}
+    )
+    directory: StringProperty(subtype="DIR_PATH", options={"HIDDEN", "SKIP_SAVE"})
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        new = [str(Path(self.directory, f.name)) for f in self.files if f.name]
+        if not new and self.filepath:
+            new = [self.filepath]
+        listed = context.scene.panorig.photos
+        try:
+            paths = photos.add_paths([photo.filepath for photo in listed], new)
+        except errors.PanoRigError as exc:  # not an image, or too many: nothing added
+            return _failed(self, context, exc)
+        added = paths[len(listed) :]
+        if not added:
+            self.report({"INFO"}, "PanoRig: no new photos (already in the list)")
+            return {"CANCELLED"}
+        for path in added:
+            photo = listed.add()
+            photo.name, photo.filepath = Path(path).name, path
+        context.scene.panorig.photo_index = len(listed) - 1
+        _photos_changed(context)
+        return {"FINISHED"}
+
+
+class PANORIG_OT_remove_photo(bpy.types.Operator):
+    bl_idname = "panorig.remove_photo"
+    bl_label = "Remove photo"
+    bl_description = "Remove the selected photo from the list (the file stays)"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        settings = context.scene.panorig
+        if not 0 <= settings.photo_index < len(settings.photos):
+            cls.poll_message_set("Select a photo in the list")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = context.scene.panorig
+        settings.photos.remove(settings.photo_index)
+        settings.photo_index = max(0, min(settings.photo_index, len(settings.photos) - 1))
+        _photos_changed(context)
+        return {"FINISHED"}
+
+
+class PANORIG_OT_clear_photos(bpy.types.Operator):
+    bl_idname = "panorig.clear_photos"
+    bl_label = "Clear photos"
+    bl_description = "Remove all photos from the list (the files stay)"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if not context.scene.panorig.photos:
+            cls.poll_message_set("The list is empty")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        context.scene.panorig.photos.clear()
+        context.scene.panorig.photo_index = 0
+        _photos_changed(context)
+        return {"FINISHED"}
+
+
+class PANORIG_OT_align(bpy.types.Operator):
+    bl_idname = "panorig.align"
+    bl_label = "Align"
+    bl_description = (
+        "Find the face in each photo and frame it the way the generator sees heads; the "
+        "crops appear below with each face's yaw, pitch and roll"
+    )
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _photos_ready(cls, context)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            runtime.align(context)
+        except errors.PanoRigError as exc:  # a photo that cannot be sent: nothing was sent
+            return _failed(self, context, exc)
+        self.report({"INFO"}, "PanoRig: aligning...")
+        return {"FINISHED"}
+
+
+class PANORIG_OT_invert(bpy.types.Operator):
+    bl_idname = "panorig.invert"
+    bl_label = "Invert"
+    bl_description = (
+        "Fit the generator to the photos and make a textured head of the person; it appears "
+        "in the PanoRig collection"
+    )
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _photos_ready(cls, context)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            runtime.invert(context)
+        except errors.PanoRigError as exc:  # a bad setting or photo: nothing was sent
+            return _failed(self, context, exc)
+        self.report({"INFO"}, "PanoRig: inverting the photos...")
         return {"FINISHED"}
 
 
@@ -247,6 +385,11 @@ CLASSES = (
     PANORIG_OT_generate,
     PANORIG_OT_cancel,
     PANORIG_OT_release_memory,
+    PANORIG_OT_add_photos,
+    PANORIG_OT_remove_photo,
+    PANORIG_OT_clear_photos,
+    PANORIG_OT_align,
+    PANORIG_OT_invert,
     PANORIG_OT_bind_head,
     PANORIG_OT_import_animation,
     PANORIG_OT_demo_animation,

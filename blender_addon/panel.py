@@ -46,6 +46,7 @@ class PANORIG_PT_main(bpy.types.Panel):
             layout.operator("panorig.generate", icon="USER")
             if state.stage:
                 layout.label(text=state.stage)
+        _draw_photos(layout, context)
         rig = layout.box()
         rig.label(text="Rig & animation", icon="ARMATURE_DATA")
         rig.operator("panorig.bind_head", icon="BONE_DATA")
@@ -63,6 +64,56 @@ class PANORIG_PT_main(bpy.types.Panel):
                 err.label(text=line, icon="ERROR" if i == 0 else "NONE")
 
 
+class PANORIG_UL_photos(bpy.types.UIList):
+    def draw_item(
+        self,
+        context: bpy.types.Context,
+        layout: bpy.types.UILayout,
+        data: bpy.types.AnyType,
+        item: bpy.types.PropertyGroup,
+        icon: int,
+        active_data: bpy.types.AnyType,
+        active_property: str,
+        index: int = 0,
+        flt_flag: int = 0,
+    ) -> None:
+        layout.label(text=item.name, icon="IMAGE_DATA")
+
+
+def _draw_photos(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    """The "From photo" box: the photo list, the fit settings, Align with its crops, Invert."""
+    settings, state = context.scene.panorig, context.window_manager.panorig
+    box = layout.box()
+    box.label(text="From photo", icon="IMAGE_DATA")
+    row = box.row()
+    row.template_list("PANORIG_UL_photos", "", settings, "photos", settings, "photo_index", rows=3)
+    buttons = row.column(align=True)
+    buttons.operator("panorig.add_photos", icon="ADD", text="")
+    buttons.operator("panorig.remove_photo", icon="REMOVE", text="")
+    buttons.operator("panorig.clear_photos", icon="X", text="")
+    col = box.column(align=True)
+    col.prop(settings, "steps")
+    col.prop(settings, "tune_steps")
+    row = box.row(align=True)
+    row.operator("panorig.align", icon="VIEWZOOM")
+    row.operator("panorig.invert", icon="USER")
+    for note in state.photo_note.splitlines():
+        for i, line in enumerate(_wrap(note, 40)):
+            box.label(text=line, icon="INFO" if i == 0 else "BLANK1")
+    for crop in state.crops:
+        row = box.row()
+        image = bpy.data.images.get(crop.image)
+        if image is not None and image.preview is not None:
+            row.template_icon(icon_value=image.preview.icon_id, scale=4.0)
+        col = row.column(align=True)
+        col.label(text=crop.name)
+        col.label(text=f"Yaw {crop.yaw:+.0f}°  Pitch {crop.pitch:+.0f}°  Roll {crop.roll:+.0f}°")
+        if not crop.landmarks_found:
+            col.label(text="Taken as aligned (no landmarks)")
+        for i, line in enumerate(_wrap(crop.warning, 28)):
+            col.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
+
+
 def _connected() -> bool:
     return RUNTIME.session is not None and RUNTIME.session.connected
 
@@ -78,9 +129,14 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines + ([line] if line else [])
 
 
+CLASSES = (PANORIG_UL_photos, PANORIG_PT_main)
+
+
 def register() -> None:
-    bpy.utils.register_class(PANORIG_PT_main)
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
 
 
 def unregister() -> None:
-    bpy.utils.unregister_class(PANORIG_PT_main)
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -8,7 +8,14 @@ accepts.
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    StringProperty,
+)
 
 from .shared import settings as schema
 
@@ -18,6 +25,8 @@ PANEL_SETTINGS = {
     schema.MeshSettings: ("resolution", "faces", "level"),
     schema.TextureSettings: ("texture", "views"),
 }
+# The photo inversion settings the panel's "From photo" box shows.
+PHOTO_SETTINGS = {schema.InversionSettings: ("steps", "tune_steps")}
 
 
 def schema_property(group: type, name: str):
@@ -43,8 +52,20 @@ def request_values(settings: bpy.types.PropertyGroup) -> dict:
     """The panel's head settings as the backend's request parameters, checked by the schema
     (a NaN typed into a field is refused here, with the field's label, before anything is sent).
     """
+    return _checked_values(settings, PANEL_SETTINGS)[0]
+
+
+def inversion_values(settings: bpy.types.PropertyGroup) -> dict:
+    """Every ``InversionSettings`` parameter: the panel's, checked, and the defaults of the
+    ones it does not show."""
+    _, (inversion,) = _checked_values(settings, PHOTO_SETTINGS)
+    return schema.as_dict(inversion)
+
+
+def _checked_values(settings: bpy.types.PropertyGroup, groups: dict) -> tuple[dict, tuple]:
+    """(the fields of ``groups`` the panel shows, by name; the validated groups)."""
     values = {}
-    for group, names in PANEL_SETTINGS.items():
+    for group, names in groups.items():
         for info in schema.fields_of(group):
             if info.name not in names:
                 continue
@@ -58,9 +79,25 @@ def request_values(settings: bpy.types.PropertyGroup) -> dict:
             if info.optional and getattr(settings, f"{info.name}_auto"):
                 value = None
             values[info.name] = value
-    labels = {f.name: f.spec.label for g in PANEL_SETTINGS for f in schema.fields_of(g)}
-    schema.split(tuple(PANEL_SETTINGS), values, name=lambda n: labels.get(n, n))
-    return values
+    labels = {f.name: f.spec.label for g in groups for f in schema.fields_of(g)}
+    return values, schema.split(tuple(groups), values, name=lambda n: labels.get(n, n))
+
+
+class PanoRigPhoto(bpy.types.PropertyGroup):
+    """One photo to invert; ``name`` (built in) is its file name, which the list shows."""
+
+    filepath: StringProperty(name="File", subtype="FILE_PATH", description="The photo's file")
+
+
+class PanoRigCrop(bpy.types.PropertyGroup):
+    """One photo as the backend aligned it; ``name`` is the photo's file name."""
+
+    image: StringProperty(description="The Blender image showing the aligned crop")
+    yaw: FloatProperty(name="Yaw", description="The face's yaw in degrees (0 = frontal)")
+    pitch: FloatProperty(name="Pitch", description="The face's pitch in degrees")
+    roll: FloatProperty(name="Roll", description="The face's roll in degrees")
+    landmarks_found: BoolProperty(description="Face landmarks were found in the photo")
+    warning: StringProperty(description="What may make this photo a poor fit")
 
 
 class PanoRigSettings(bpy.types.PropertyGroup):
@@ -70,6 +107,15 @@ class PanoRigSettings(bpy.types.PropertyGroup):
             for group, names in PANEL_SETTINGS.items()
             for name in names
         },
+        **{
+            name: schema_property(group, name)
+            for group, names in PHOTO_SETTINGS.items()
+            for name in names
+        },
+        "photos": CollectionProperty(
+            type=PanoRigPhoto, name="Photos", description="Photos of the person to invert"
+        ),
+        "photo_index": IntProperty(name="Active photo", default=0, min=0),
         "views_auto": BoolProperty(
             name="Auto",
             default=True,
@@ -91,9 +137,11 @@ class PanoRigState(bpy.types.PropertyGroup):
     progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     last_error: StringProperty(default="")
     preview: StringProperty(default="")
+    crops: CollectionProperty(type=PanoRigCrop)  # the last 'align' result
+    photo_note: StringProperty(default="")  # photos downscaled for the last request, one a line
 
 
-CLASSES = (PanoRigSettings, PanoRigState)
+CLASSES = (PanoRigPhoto, PanoRigCrop, PanoRigSettings, PanoRigState)
 
 
 def register() -> None:

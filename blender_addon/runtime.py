@@ -6,6 +6,7 @@ in the bpy module. Handlers only touch Blender data from here, on the main threa
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -14,20 +15,26 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from . import scene
+from . import photos, scene
 from .animation import apply_channels
 from .backend_process import LocalBackend, start_backend
 from .client import BackendSession, CurveKeys, Event
 from .decode import ResultError, blender_to_generator, mesh_from_result
 from .preferences import preferences
-from .properties import request_values
+from .properties import inversion_values, request_values
 from .rig_decode import Channels, channels_for, rig_from_result
 from .rig_scene import build_rig
 from .shared import correctives as correctives_table
 from .shared import protocol
 
 PREVIEW_IMAGE = "PanoRig Preview"
+CROP_IMAGE = "PanoRig Crop {}"  # numbered from 1, in the photos' order
 TIMER_INTERVAL = 0.1
+# InversionSettings only 'invert' takes: 'align' takes the rest.
+FIT_ONLY = ("steps", "tune_steps")
+# Settings of 'generate' that pick a random head: a head inverted from photos has none.
+SEED_ONLY = ("seed", "psi")
+JPEG_QUALITY = 90
 
 
 @dataclass
@@ -36,7 +43,7 @@ class Runtime:
     local: LocalBackend | None = None
     job: str | None = None
     job_op: str = ""
-    job_name: str = ""  # the head to create (generate) or to rig (bind)
+    job_name: str = ""  # the head to create (generate, invert) or to rig (bind)
     stage_since: float = 0.0  # when the job's current stage began (time.monotonic)
     # This Blender session's identity with the backend: kept across reconnects, so a job
     # started before Connect was pressed again is found and its result still arrives.
@@ -117,12 +124,103 @@ def stop_local() -> None:
 
 
 def generate(context: bpy.types.Context) -> str:
-    settings = context.scene.panorig
-    prefs = preferences(context)
-    params = request_values(settings)
-    if prefs.checkpoint:
-        params["checkpoint"] = bpy.path.abspath(prefs.checkpoint)
-    return _start_job(context, "generate", params, {}, f"PanoRig_seed{settings.seed}")
+    name = f"PanoRig_seed{context.scene.panorig.seed}"
+    return _start_job(context, "generate", _head_params(context), {}, name)
+
+
+def align(context: bpy.types.Context) -> str:
+    """Send the photos to be aligned; the crops replace the previous ones when they arrive."""
+    inversion = inversion_values(context.scene.panorig)
+    params = {k: v for k, v in inversion.items() if k not in FIT_ONLY}
+    sent = _photos(context)
+    job = _start_job(context, "align", {"files": sent.files, **params}, sent.arrays, "")
+    clear_crops(context)
+    context.window_manager.panorig.photo_note = "\n".join(sent.notes)
+    return job
+
+
+def invert(context: bpy.types.Context) -> str:
+    """Send the photos to be inverted into a head, which lands like a generated one."""
+    head = {k: v for k, v in _head_params(context).items() if k not in SEED_ONLY}
+    inversion = inversion_values(context.scene.panorig)  # settings first: no downscaling wasted
+    sent = _photos(context)
+    name = f"PanoRig_photo_{Path(sent.files[0]).stem}"
+    params = {"files": sent.files, **inversion, **head}
+    job = _start_job(context, "invert", params, sent.arrays, name)
+    context.window_manager.panorig.photo_note = "\n".join(sent.notes)
+    return job
+
+
+def _head_params(context: bpy.types.Context) -> dict:
+    """The panel's head settings and the preferences' checkpoint, as generate takes them."""
+    params = request_values(context.scene.panorig)
+    checkpoint = preferences(context).checkpoint
+    if checkpoint:
+        params["checkpoint"] = bpy.path.abspath(checkpoint)
+    return params
+
+
+def _photos(context: bpy.types.Context) -> photos.Photos:
+    paths = [bpy.path.abspath(photo.filepath) for photo in context.scene.panorig.photos]
+    return photos.fit_photos(paths, _shrink_photo)
+
+
+def _shrink_photo(path: Path, factor: float) -> tuple[Path, int, int]:
+    """Downscale a photo by ``factor`` with Blender's image functions into Blender's temporary
+    folder: JPEG, or PNG when it has alpha (the backend takes it as the person's mask)."""
+    try:
+        image = bpy.data.images.load(str(path), check_existing=False)
+    except RuntimeError as exc:
+        raise photos.PhotoError(f"Blender could not read {path.name} ({exc}).") from None
+    images = [image]
+    try:
+        width, height = image.size
+        if width == 0 or height == 0:
+            raise photos.PhotoError(
+                f"{path.name} is not an image Blender can read.", "Remove it from the list."
+            )
+        image.scale(max(1, round(width * factor)), max(1, round(height * factor)))
+        with path.open("rb") as file:
+            orientation = photos.exif_orientation(file.read(2**17))
+        alpha = image.depth in (32, 64, 128)
+        if orientation != 1:
+            image = _oriented(image, orientation, alpha)
+            images.append(image)
+        image.file_format = "PNG" if alpha else "JPEG"
+        digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
+        out = Path(bpy.app.tempdir) / f"{path.stem}-{digest}{'.png' if alpha else '.jpg'}"
+        image.save(filepath=str(out), quality=JPEG_QUALITY)
+        return out, image.size[0], image.size[1]
+    except RuntimeError as exc:
+        raise photos.PhotoError(f"{path.name} could not be downscaled ({exc}).") from None
+    finally:
+        for made in images:
+            bpy.data.images.remove(made)
+
+
+def _oriented(image: bpy.types.Image, orientation: int, alpha: bool) -> bpy.types.Image:
+    """A copy with the photo's EXIF orientation applied: Blender loads pixels as stored, and
+    the copy carries no EXIF for the backend's decoder to apply."""
+    width, height = image.size
+    rgba = np.empty(width * height * 4, np.float32)
+    image.pixels.foreach_get(rgba)
+    # Blender's rows run bottom to top; EXIF orientations are defined top row first.
+    turned = photos.orient(rgba.reshape(height, width, 4)[::-1], orientation)[::-1]
+    copy = bpy.data.images.new(
+        f"{image.name} oriented", turned.shape[1], turned.shape[0], alpha=alpha
+    )
+    copy.pixels.foreach_set(np.ascontiguousarray(turned).reshape(-1))
+    return copy
+
+
+def clear_crops(context: bpy.types.Context) -> None:
+    """Forget the aligned crops (the photos changed, or they are being aligned again)."""
+    state = context.window_manager.panorig
+    for crop in state.crops:
+        image = bpy.data.images.get(crop.image)
+        if image is not None:
+            bpy.data.images.remove(image)
+    state.crops.clear()
 
 
 def bind(context: bpy.types.Context, head: bpy.types.Object) -> str:
@@ -193,7 +291,10 @@ def handle(context: bpy.types.Context, event: Event) -> None:
         op, name = RUNTIME.job_op, RUNTIME.job_name
         _finish_job(context)
         try:
-            if op == "generate":
+            if op == "align":  # crops for the panel: nothing in the scene changes
+                _show_crops(context, photos.crops_from_result(event.data, event.arrays))
+                return
+            if op in ("generate", "invert"):
                 obj = scene.add_head(context, name, mesh_from_result(event.arrays))
                 state.stage = f"Added {obj.name} ({event.data.get('seconds', 0):.1f} s)"
             elif op == "bind":
@@ -212,6 +313,18 @@ def handle(context: bpy.types.Context, event: Event) -> None:
         _finish_job(context)
         state.status = "Backend not answering"
         state.last_error = f"{event.message} {event.hint}".strip()
+
+
+def _show_crops(context: bpy.types.Context, crops: list[photos.Crop]) -> None:
+    clear_crops(context)
+    state = context.window_manager.panorig
+    for i, crop in enumerate(crops):
+        image = scene.set_preview(CROP_IMAGE.format(i + 1), crop.rgb)
+        item = state.crops.add()
+        item.name, item.image = crop.file, image.name
+        item.yaw, item.pitch, item.roll = crop.yaw, crop.pitch, crop.roll
+        item.landmarks_found, item.warning = crop.landmarks_found, crop.warning
+    state.stage = f"Aligned {len(crops)} photo{'s' if len(crops) != 1 else ''}"
 
 
 def _reattach(context: bpy.types.Context, jobs: list) -> None:

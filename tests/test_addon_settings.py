@@ -14,10 +14,12 @@ def report(tmp_path_factory):
     return run_blender_script("addon_settings.py", [], tmp_path_factory.mktemp("blender"))
 
 
-def _panel_fields():
-    from blender_addon.properties import PANEL_SETTINGS
+def _panel_fields(which="both"):
+    from blender_addon.properties import PANEL_SETTINGS, PHOTO_SETTINGS
 
-    for group, names in PANEL_SETTINGS.items():
+    groups = {"head": PANEL_SETTINGS, "photo": PHOTO_SETTINGS}
+    groups["both"] = {**PANEL_SETTINGS, **PHOTO_SETTINGS}
+    for group, names in groups[which].items():
         for info in schema.fields_of(group):
             if info.name in names:
                 yield info
@@ -37,11 +39,17 @@ def test_panel_bounds_defaults_and_help_equal_the_schema(report):
         assert prop["default"] == pytest.approx(expected), info.name
     # Texture sizes the backend would refuse (1-255) are not offered at all.
     assert props["texture"]["items"][:2] == ["0", "256"]
+    # The photo settings are covered too.
+    assert {"steps", "tune_steps"} <= {info.name for info in _panel_fields()}
+    assert props["photos"]["type"] == "COLLECTION"
 
 
 def test_panel_defaults_are_the_request_defaults(report):
-    defaults = {info.name: info.default for info in _panel_fields()}
+    defaults = {info.name: info.default for info in _panel_fields("head")}
     assert report["defaults"] == defaults
+    # Invert and align send every inversion setting: the panel's, and the schema's defaults
+    # for the rest (face, aligned, yaw, pitch).
+    assert report["photo_defaults"] == schema.as_dict(schema.InversionSettings())
 
 
 def test_nan_in_a_field_is_refused_with_its_label(report):

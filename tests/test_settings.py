@@ -28,6 +28,7 @@ GROUPS = (
     schema.TextureSettings,
     schema.ViewSettings,
     schema.RigSettings,
+    schema.InversionSettings,
 )
 
 
@@ -118,3 +119,10 @@ def test_texture_views_adapt_to_super_resolution():
     assert auto.views_for(has_superresolution=True) == 16
     assert auto.views_for(has_superresolution=False) == 0
     assert TextureSettings(views=4).views_for(has_superresolution=False) == 4
+
+
+def test_inversion_defaults_are_the_fit_schedule():
+    from backend.inversion.optimize import PANORIG
+
+    settings = schema.InversionSettings()
+    assert (settings.steps, settings.tune_steps) == (PANORIG.steps, PANORIG.tune_steps)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from . import convert, mesh, rig, sample, serve, train_demo
+from . import convert, invert, mesh, rig, sample, serve, train_demo
 from .options import Parser
 
-COMMANDS = (sample, mesh, rig, convert, serve, train_demo)
+COMMANDS = (sample, mesh, invert, rig, convert, serve, train_demo)
 
 
 def build_parser() -> Parser:

@@ -102,6 +102,21 @@ def add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
     add_device_arg(parser)
 
 
+def add_head_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--head",
+        type=Path,
+        default=None,
+        help="a head file made by 'invert' (.safetensors): its person instead of a seed, "
+        "with its own tuned generator (--checkpoint is not used)",
+    )
+
+
+def check_head_file(path: Path | None) -> None:
+    if path is not None and not path.is_file():
+        raise ValueError(f"--head {path} not found: give a head file made by 'invert'")
+
+
 def add_device_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto: the GPU if any)"

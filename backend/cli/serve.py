@@ -17,6 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="default generator: 'demo' (bundled), a PanoHead .pkl or a PanoRig .safetensors",
     )
     add_device_arg(p)
+    p.add_argument(
+        "--head",
+        default=None,
+        help="a head file made by 'invert': Generate makes that person (its photos in the "
+        "texture) instead of the seed's head",
+    )
     p.add_argument("--curve-keys", default=None, help="folder made by 'python -m backend keys'")
     p.add_argument(
         "--insecure",
@@ -32,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    serve(args.bind, args.checkpoint, args.device, args.curve_keys, args.insecure)
+    serve(args.bind, args.checkpoint, args.device, args.curve_keys, args.insecure, args.head)
     return 0
 
 

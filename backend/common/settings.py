@@ -295,6 +295,58 @@ class ViewSettings(Settings):
 
 
 @dataclass(frozen=True)
+class InversionSettings(Settings):
+    """How photos are inverted into the generator (``invert``)."""
+
+    steps: int = setting(
+        150,
+        "Fit steps",
+        "Optimisation steps of the shared latent (W+) and the photos' cameras",
+        min=0,
+        max=5000,
+        unit="steps",
+    )
+    tune_steps: int = setting(
+        100,
+        "Tuning steps",
+        "Steps tuning the generator's weights around the fitted latent (0 = no tuning)",
+        min=0,
+        max=5000,
+        unit="steps",
+    )
+    face: int | None = setting(
+        None,
+        "Face",
+        "Which face to use when a photo shows several (0 = the largest; none = the largest)",
+        min=0,
+        max=15,
+        none="the largest",
+    )
+    aligned: bool = setting(
+        False,
+        "Already aligned",
+        "The photos are already framed like the generator's renders: skip face alignment and "
+        "use the given yaw and pitch",
+    )
+    yaw: float = setting(
+        0.0,
+        "Yaw",
+        "With aligned photos: the camera's yaw in degrees (0 = frontal, 90 = subject's left)",
+        min=-180.0,
+        max=180.0,
+        unit="degrees",
+    )
+    pitch: float = setting(
+        0.0,
+        "Pitch",
+        "With aligned photos: the camera's elevation in degrees",
+        min=-85.0,
+        max=85.0,
+        unit="degrees",
+    )
+
+
+@dataclass(frozen=True)
 class RigSettings(Settings):
     """What a head is bound to."""
 

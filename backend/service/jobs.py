@@ -21,6 +21,7 @@ from ..cameras import orbit_cameras
 from ..common import rig_arrays
 from ..common.settings import (
     HeadSettings,
+    InversionSettings,
     MeshSettings,
     RigSettings,
     Settings,
@@ -30,8 +31,19 @@ from ..common.settings import (
     split,
     validate,
 )
+from ..geometry import Mesh
 from ..head import make_head
 from ..imaging import image_to_uint8
+from ..inversion import (
+    AlignedPhoto,
+    Head,
+    align_photos,
+    invert,
+    photo_projections,
+    read_head,
+    stored_projections,
+)
+from ..inversion.sheet import with_landmarks
 from ..models import open_generator
 from ..progress import Progress, scaled
 from ..rigging import HeadModel, bind_rig, open_rig_model, rig_fields
@@ -52,11 +64,21 @@ class JobContext:
 class ModelCache:
     """Generators by checkpoint spec, kept on the service's device until released."""
 
-    def __init__(self, device: str, default_checkpoint: str | None) -> None:
+    def __init__(
+        self, device: str, default_checkpoint: str | None, default_head: str | None = None
+    ) -> None:
         self.device = device
         self.default_checkpoint = default_checkpoint
+        self.default_head = default_head
         self._models: dict[str, torch.nn.Module] = {}
         self._rig_models: dict[str, HeadModel] = {}
+        self._heads: dict[str, Head] = {}
+
+    def head(self, path: str) -> Head:
+        """An inverted head file (its tuned generator, latent and photos), loaded once."""
+        if path not in self._heads:
+            self._heads[path] = read_head(path, self.device)
+        return self._heads[path]
 
     def get(self, spec: str | None) -> torch.nn.Module:
         spec = spec or self.default_checkpoint
@@ -79,9 +101,10 @@ class ModelCache:
         return list(self._models)
 
     def release(self) -> int:
-        count = len(self._models)
+        count = len(self._models) + len(self._heads)
         self._models.clear()
         self._rig_models.clear()
+        self._heads.clear()
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -100,6 +123,13 @@ class GenerateOptions(Settings):
         none="the backend's default",
     )
     preview: bool = setting(True, "Preview", "Send a frontal preview image first")
+    head: str | None = setting(
+        None,
+        "Head file",
+        "A head file made by 'invert', on the backend's machine: its person instead of the "
+        "seed (none: the backend's --head, if it was started with one)",
+        none="the seed's head",
+    )
 
 
 def generate(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -109,25 +139,137 @@ def generate(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     )
     start = time.perf_counter()
     ctx.progress(0.0, "loading model")
-    G = ctx.models.get(options.checkpoint)
-    ws = seed_ws(G, head.seed, head.psi)
+    photos: list = []
+    head_path = options.head or ctx.models.default_head
+    if head_path:  # an inverted person, with its photos for the texture
+        inverted = ctx.models.head(head_path)
+        G, ws, photos = inverted.G, inverted.ws, stored_projections(inverted)
+    else:
+        G = ctx.models.get(options.checkpoint)
+        ws = seed_ws(G, head.seed, head.psi)
     if options.preview:
         ctx.progress(0.02, "preview")
         with torch.no_grad():
             frontal = G.synthesis(ws, orbit_cameras(0.0, 0.0).to(ws.device), deterministic=True)
         ctx.preview(image_to_uint8(_downsample(frontal["image"][0], 128)))
-    result = make_head(G, ws, mesh, texture, scaled(ctx.progress, 0.05, 1.0))
+    result = make_head(G, ws, mesh, texture, scaled(ctx.progress, 0.05, 1.0), photos=photos)
+    if head_path:
+        return _head_reply(result, start, head=head_path)
+    return _head_reply(result, start, seed=head.seed, psi=head.psi)
+
+
+def _head_reply(
+    result: Mesh | TexturedMesh, start: float, **data: Any
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A head mesh as the add-on receives it (generate and invert alike)."""
     arrays = {"vertices": result.vertices, "faces": result.faces, "normals": result.normals}
     if isinstance(result, TexturedMesh):
         arrays.update(uv=result.uv, texture=result.image)
-    data = {
-        "seed": head.seed,
-        "psi": head.psi,
-        "seconds": round(time.perf_counter() - start, 3),
-        "vertices": len(result.vertices),
-        "faces": len(result.faces),
-    }
+    data.update(
+        seconds=round(time.perf_counter() - start, 3),
+        vertices=len(result.vertices),
+        faces=len(result.faces),
+    )
     return data, arrays
+
+
+MAX_PHOTOS = 8
+CROP_PREVIEW = 256
+
+
+@dataclass(frozen=True)
+class PhotoOptions(Settings):
+    """What ``align`` and ``invert`` take besides the inversion, mesh and texture settings."""
+
+    files: tuple[str, ...] | None = setting(
+        None,
+        "Files",
+        "The photos' file names, in the order of the photo arrays (for messages)",
+        none="photo 1, photo 2, ...",
+    )
+    checkpoint: str | None = setting(
+        None,
+        "Checkpoint",
+        "Generator to invert into: 'demo', a file path on the backend's machine, or none for "
+        "the backend's default",
+        none="the backend's default",
+    )
+
+
+def _photos(ctx: JobContext, options: PhotoOptions) -> tuple[list[bytes], list[str]]:
+    """The photos sent as their encoded file bytes (``photo0``, ``photo1``...), with names."""
+    count = sum(1 for name in ctx.arrays if name.startswith("photo"))
+    if not 1 <= count <= MAX_PHOTOS or set(ctx.arrays) != {f"photo{i}" for i in range(count)}:
+        raise SettingsError(
+            "photos",
+            f"send 1 to {MAX_PHOTOS} photos as arrays photo0, photo1, ...; got "
+            f"{sorted(ctx.arrays) or 'none'}.",
+            "Pick one or more photos of the person.",
+        )
+    names = list(options.files or [f"photo {i + 1}" for i in range(count)])
+    if len(names) != count or any(len(n) > 200 for n in names):
+        raise SettingsError("files", f"'files' must name each of the {count} photos.", "")
+    data = []
+    for i in range(count):
+        array = ctx.arrays[f"photo{i}"]
+        if array.dtype != np.uint8 or array.ndim != 1:
+            raise SettingsError(
+                "photos", f"photo{i} must be the file's bytes (uint8, 1-D).", "Send the file."
+            )
+        data.append(array.tobytes())
+    return data, names
+
+
+def align(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Photos -> their aligned crops (landmarks drawn) and estimated poses, for the panel."""
+    options, inversion = split((PhotoOptions, InversionSettings), ctx.params)
+    sources, names = _photos(ctx, options)
+    ctx.progress(0.0, "aligning")
+    photos = align_photos(sources, inversion, names)
+    crops = np.stack([with_landmarks(p, CROP_PREVIEW) for p in photos])
+    return {"photos": [_pose(p) for p in photos]}, {"crops": crops}
+
+
+def invert_photos(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Photos of a person -> their inverted head as a textured mesh (the photos in the
+    texture), like ``generate``'s."""
+    options, inversion, mesh, texture = split(
+        (PhotoOptions, InversionSettings, MeshSettings, TextureSettings), ctx.params
+    )
+    sources, names = _photos(ctx, options)
+    start = time.perf_counter()
+    ctx.progress(0.0, "aligning")
+    photos = align_photos(sources, inversion, names)
+    ctx.progress(0.02, "loading model")
+    G = ctx.models.get(options.checkpoint)
+    head = invert(
+        G,
+        photos,
+        steps=inversion.steps,
+        tune_steps=inversion.tune_steps,
+        progress=scaled(ctx.progress, 0.03, 0.7),
+        preview=ctx.preview,
+    )
+    result = make_head(
+        head.G,
+        head.ws,
+        mesh,
+        texture,
+        scaled(ctx.progress, 0.7, 1.0),
+        photos=photo_projections(photos, head.cameras),
+    )
+    return _head_reply(result, start, photos=head.photos, losses=head.losses)
+
+
+def _pose(photo: AlignedPhoto) -> dict[str, Any]:
+    return {
+        "file": photo.source,
+        "yaw": round(photo.yaw, 2),
+        "pitch": round(photo.pitch, 2),
+        "roll": round(photo.roll, 2),
+        "landmarks_found": photo.landmarks_found,
+        "warning": photo.warning,
+    }
 
 
 def bind(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -190,6 +332,8 @@ OPERATIONS: dict[str, Callable[[JobContext], tuple[dict[str, Any], dict[str, np.
     "generate": generate,
     "bind": bind,
     "release_memory": release_memory,
+    "align": align,
+    "invert": invert_photos,
     "sleep": sleep,
     "hold": hold,
 }

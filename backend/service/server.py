@@ -43,8 +43,11 @@ class Service:
         device: str = "auto",
         curve_keys: str | Path | None = None,
         insecure: bool = False,
+        head: str | None = None,
     ) -> None:
         check_bind_address(bind)
+        if head is not None and not Path(head).is_file():
+            raise ValueError(f"--head {head} not found: give a head file made by 'invert'")
         if not is_loopback(bind) and curve_keys is None and not insecure:
             raise ValueError(
                 f"refusing to listen on {bind} without encryption: give --curve-keys DIR "
@@ -54,7 +57,7 @@ class Service:
         self.checkpoint = checkpoint
         self.ledger = Ledger()
         self.stopping = threading.Event()
-        self.worker = WorkerProcess(device, checkpoint)
+        self.worker = WorkerProcess(device, checkpoint, head)
         try:
             self.worker.wait_ready(WORKER_START_TIMEOUT)
         except (ValueError, RuntimeError):
@@ -103,6 +106,7 @@ class Service:
             **self.worker.info,
             "models": self.worker.models,
             "default_checkpoint": self.checkpoint,
+            "default_head": self.worker.head,
             "operations": list(self.worker.operations),
             "running": running.op if running else None,
             "queued": len(self.ledger.queue),
@@ -297,10 +301,15 @@ def _cancelled(job: str) -> protocol.Message:
 
 
 def serve(
-    bind: str, checkpoint: str | None, device: str, curve_keys: str | None, insecure: bool
+    bind: str,
+    checkpoint: str | None,
+    device: str,
+    curve_keys: str | None,
+    insecure: bool,
+    head: str | None = None,
 ) -> None:
     """Run the service until Ctrl-C or SIGTERM (either stops it within a second or two)."""
-    service = Service(bind, checkpoint, device, curve_keys, insecure)
+    service = Service(bind, checkpoint, device, curve_keys, insecure, head)
     if insecure and not is_loopback(bind):
         print(
             f"WARNING: listening on {bind} WITHOUT encryption or authentication: anyone who can "

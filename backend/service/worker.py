@@ -31,8 +31,8 @@ PROGRESS_INTERVAL = 0.1  # seconds between progress messages of an unchanged sta
 class WorkerProcess:
     """The front's handle on the worker: start, send, receive, notice death, restart."""
 
-    def __init__(self, device: str, checkpoint: str | None) -> None:
-        self.device, self.checkpoint = device, checkpoint
+    def __init__(self, device: str, checkpoint: str | None, head: str | None = None) -> None:
+        self.device, self.checkpoint, self.head = device, checkpoint, head
         self.info: dict[str, Any] = {}
         self.operations: tuple[str, ...] = ()
         self.models: list[str] = []
@@ -46,7 +46,7 @@ class WorkerProcess:
         self.conn, child = context.Pipe()
         self.process = context.Process(
             target=worker_main,
-            args=(child, self.device, self.checkpoint),
+            args=(child, self.device, self.checkpoint, self.head),
             name="panorig-worker",
             daemon=True,
         )
@@ -131,7 +131,9 @@ class WorkerProcess:
 # --- the worker process ---------------------------------------------------------------------
 
 
-def worker_main(conn: Connection, device_name: str, checkpoint: str | None) -> None:
+def worker_main(
+    conn: Connection, device_name: str, checkpoint: str | None, head: str | None = None
+) -> None:
     """Entry point of the worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the front, which stops us
     import torch
@@ -145,7 +147,7 @@ def worker_main(conn: Connection, device_name: str, checkpoint: str | None) -> N
         conn.send(("fatal", str(exc)))
         return
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    models = ModelCache(str(device), checkpoint)
+    models = ModelCache(str(device), checkpoint, head)
     info = {"device": str(device), "gpu": gpu, "worker_pid": os.getpid()}
     conn.send(("ready", info, sorted(OPERATIONS)))
 

@@ -5,12 +5,17 @@ Two sources, blended per texel:
   composited along a short ray through each surface point, against its normal: view-consistent
   and defined everywhere, including the back of the head;
 - detail from super-resolved renders around the head, projected into the texture where the
-  rendered depth shows the texel is visible, weighted by how squarely the view sees it.
+  rendered depth shows the texel is visible, weighted by how squarely the view sees it;
+and, for a head inverted from photos, the photos themselves at their full resolution, projected
+from their refined cameras where they see the surface, colour-matched to the generator's colour
+on the overlap and feathered into it: the photo's own detail on the face, the generator's
+everywhere no photo sees.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -34,6 +39,28 @@ DEFAULT_VIEWS: tuple[tuple[float, float], ...] = (
 )
 
 
+# A photo's weight against a frontal, fully visible generator view: where a photo sees the
+# surface squarely, its pixels win.
+PHOTO_WEIGHT = 20.0
+
+
+@dataclass(frozen=True)
+class PhotoProjection:
+    """A photo to project into the texture.
+
+    ``image`` [H, W, 3] uint8, the photo at its full resolution; ``camera`` [25], the label of
+    its aligned crop; ``crop_size``, the crop's pixels across; ``crop_to_image`` [3, 3], the
+    affine map from crop pixels to photo pixels; ``mask`` [S, S] float in [0, 1], the person
+    in crop pixels (the photo's background never lands on the head).
+    """
+
+    image: np.ndarray
+    camera: np.ndarray
+    crop_size: int
+    crop_to_image: np.ndarray
+    mask: np.ndarray
+
+
 def bake_texture(
     G,
     ws: torch.Tensor,
@@ -43,11 +70,13 @@ def bake_texture(
     padding: int = 16,
     feature_weight: float = 0.05,
     progress: Progress | None = None,
+    photos: Sequence[PhotoProjection] = (),
 ) -> TexturedMesh:
     """UV-unwrap ``mesh`` and bake its colour from ``G`` at latent ``ws`` [1, num_ws, w_dim].
 
     ``views`` are (yaw, pitch) in degrees; ``None`` or empty bakes the feature colour only.
     ``feature_weight`` is the feature colour's weight against a frontal, fully visible view.
+    ``photos`` are projected last, over the generator's colour (see the module's docstring).
     """
     if not 256 <= size <= 8192:
         raise ValueError(f"texture size must be between 256 and 8192, got {size}")
@@ -90,6 +119,14 @@ def bake_texture(
             colour += c * w
             weight += w
         colour = colour / weight
+        for i, photo in enumerate(photos):
+            report(progress, 0.9, f"projecting photos ({i + 1}/{len(photos)})")
+            label = torch.as_tensor(photo.camera, dtype=torch.float32, device=device)[None]
+            render = G.synthesis(ws, label, noise_mode="const", deterministic=True, grids=grids)
+            c, w = _project_photo(photo, render, label[0], points, texel_normals)
+            c = _match_colour(c, colour, w)
+            colour = (colour * weight + c * w * PHOTO_WEIGHT) / (weight + w * PHOTO_WEIGHT)
+            weight = weight + w * PHOTO_WEIGHT
 
     report(progress, 0.92, "seam padding")
     image = np.zeros((size, size, 3), np.float32)
@@ -167,3 +204,63 @@ def _project_view(
     )
     weight = torch.where(visible, cos.clamp_min(0) ** 4, torch.zeros_like(cos))
     return colour, weight[:, None]
+
+
+def _project_photo(
+    photo: PhotoProjection,
+    render: dict[str, torch.Tensor],
+    label: torch.Tensor,
+    points: torch.Tensor,
+    normals: torch.Tensor,
+    depth_tolerance: float = 0.02,
+    edge: float = 0.04,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Colour [T, 3] sampled from the full-resolution photo and a feathered weight [T, 1]."""
+    device = points.device
+    xy, distance, in_front = project(points, label)  # in the aligned crop, [0, 1]
+    crop_grid = (xy * 2 - 1)[None, None]
+
+    def sample_crop(image: torch.Tensor) -> torch.Tensor:
+        return F.grid_sample(image, crop_grid, mode="bilinear", align_corners=False)[0, :, 0].T
+
+    affine = torch.as_tensor(photo.crop_to_image, dtype=torch.float32, device=device)
+    crop_px = xy * photo.crop_size
+    image_px = crop_px @ affine[:2, :2].T + affine[:2, 2]
+    h, w = photo.image.shape[:2]
+    scale = torch.tensor([w, h], dtype=torch.float32, device=device)
+    image_grid = (image_px / scale * 2 - 1)[None, None]
+    pixels = torch.tensor(photo.image, device=device).permute(2, 0, 1)[None].float() / 255
+    colour = F.grid_sample(pixels, image_grid, mode="bilinear", align_corners=False)
+    colour = colour[0, :, 0].T
+
+    seen_depth = sample_crop(render["image_depth"])[:, 0]
+    mask = torch.from_numpy(np.asarray(photo.mask, np.float32)).to(device)[None, None]
+    person = sample_crop(mask)[:, 0]
+    to_camera = F.normalize(label[:16].reshape(4, 4)[:3, 3] - points, dim=-1)
+    cos = (normals * to_camera).sum(-1)
+    # Feathered: fades in with the viewing angle and towards the crop's and the photo's edges.
+    facing = ((cos - 0.2) / 0.5).clamp(0, 1) ** 2
+    border = torch.minimum(xy, 1 - xy).min(-1).values  # distance to the crop's nearest edge
+    in_photo = ((image_px >= 0) & (image_px <= scale - 1)).all(-1)
+    fade = (border / edge).clamp(0, 1)
+    # One-sided: a soft density renders its depth a little behind the extracted surface, so
+    # only points clearly behind what the camera sees count as hidden.
+    visible = in_front & in_photo & (distance < seen_depth + depth_tolerance)
+    weight = torch.where(visible, facing * fade * person.clamp(0, 1), torch.zeros_like(cos))
+    return colour, weight[:, None]
+
+
+def _match_colour(photo: torch.Tensor, base: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The photo's colour with a per-channel gain and offset fitted (by weighted least squares
+    on the texels both see) to the generator's colour: lighting and white balance meet at the
+    seam. Bounded, so a poor overlap cannot repaint the photo."""
+    w = weight[:, 0]
+    if float(w.sum()) < 1.0:
+        return photo
+    w = w / w.sum()
+    mean_p, mean_b = (photo * w[:, None]).sum(0), (base * w[:, None]).sum(0)
+    dp, db = photo - mean_p, base - mean_b
+    gain = (dp * db * w[:, None]).sum(0) / (dp * dp * w[:, None]).sum(0).clamp_min(1e-6)
+    gain = gain.clamp(0.8, 1.25)
+    offset = (mean_b - gain * mean_p).clamp(-0.1, 0.1)
+    return (photo * gain + offset).clamp(0, 1)

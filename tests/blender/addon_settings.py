@@ -1,6 +1,7 @@
 """Runs inside a fresh bpy process (see test_addon_settings.py): registers the add-on from the
-source tree and prints its head settings' bpy properties as one JSON line, plus what
-``request_values`` makes of the defaults and of a NaN typed into a field.
+source tree and prints its head and photo settings' bpy properties as one JSON line, plus what
+``request_values`` and ``inversion_values`` make of the defaults and ``request_values`` of a NaN
+typed into a field.
 
     python addon_settings.py
 """
@@ -15,7 +16,7 @@ import bpy
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import blender_addon  # noqa: E402
-from blender_addon.properties import request_values  # noqa: E402
+from blender_addon.properties import inversion_values, request_values  # noqa: E402
 from blender_addon.shared import settings as schema  # noqa: E402
 
 blender_addon.register()
@@ -32,6 +33,7 @@ for prop in bpy.types.Scene.bl_rna.properties["panorig"].fixed_type.properties:
 
 settings = bpy.context.scene.panorig
 report["defaults"] = request_values(settings)
+report["photo_defaults"] = inversion_values(settings)
 for name in ("psi", "level"):
     setattr(settings, name, math.nan)
     try:

@@ -1,0 +1,219 @@
+"""Photo inversion: time per step, and how fast PanoRig's schedule gets where PanoHead's does.
+
+    python bench/inversion.py [--device auto] [--steps 500] [--resolution R] [--every 10]
+                              [--release-steps 2] [--no-release]
+
+1. Seconds per W+ step and per tuning step on the bundled demo model and at the PanoHead
+   release size (random weights: ``random:release``; timings do not depend on the values).
+2. Loss against wall-clock on the demo model for PanoHead's projector schedule (``--steps`` W+
+   steps, 500 as in its projector; lr 0.1 with ramps, w-noise) and for PanoRig's default, on the
+   same losses for both: PanoRig's (foreground L1, MS-SSIM, silhouette, W+ regulariser), since
+   the reference's LPIPS needs a downloaded VGG. The photo is a demo head (seed 3185, psi 2)
+   rendered at yaw 30, pitch 5, its camera estimate off by (-6, +3) degrees. Every ``--every``
+   steps the current latent and cameras are scored the same way for both (full render size, no
+   w-noise); scoring time is left out of the clock. Last: the time PanoRig's schedule needs to
+   reach the reference's final score, as a fraction of the reference's time (target <= 1/3).
+
+``--resolution`` sets the render size of the fits (default: the generator's own; on a CPU use
+32, the demo renders at 128).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backend.cameras import orbit_cameras  # noqa: E402
+from backend.devices import resolve_device  # noqa: E402
+from backend.inversion.aligned import AlignedPhoto  # noqa: E402
+from backend.inversion.losses import (  # noqa: E402
+    DEFAULT_WEIGHTS,
+    latent_regulariser,
+    photo_losses,
+    weighted_sum,
+)
+from backend.inversion.optimize import (  # noqa: E402
+    PANOHEAD,
+    PANORIG,
+    Schedule,
+    fit_latent,
+    latent_statistics,
+    photo_targets,
+    render,
+    tune_generator,
+)
+from backend.models import open_generator  # noqa: E402
+from backend.sampling import seed_ws  # noqa: E402
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def test_photo(G, device: torch.device, size: int) -> AlignedPhoto:
+    """A generated head at yaw 30, pitch 5, as a 512 px aligned photo with a camera estimate
+    off by (-6, +3) degrees."""
+    ws = seed_ws(G, 3185, 2.0) if G.z_dim == 8 else seed_ws(G, 3185, 0.7)
+    with torch.no_grad():
+        out = render(G, ws, orbit_cameras(30.0, 5.0).to(device), size)
+    image = F.interpolate(out["image"], (512, 512), mode="bilinear", align_corners=False)
+    mask = F.interpolate(out["image_mask"], (512, 512), mode="bilinear", align_corners=False)
+    return AlignedPhoto(
+        image=((image[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().cpu().numpy(),
+        camera=orbit_cameras(24.0, 8.0)[0].numpy(),
+        mask=mask[0, 0].clamp(0, 1).cpu().numpy(),
+        landmarks=np.zeros((0, 2), np.float32),
+        yaw=24.0,
+        pitch=8.0,
+        roll=0.0,
+        source="bench",
+    )
+
+
+def step_times(G, photo: AlignedPhoto, schedule: Schedule, steps: int) -> tuple[float, float]:
+    """Median seconds per W+ step and per tuning step (the first step, a warm-up, left out
+    when there are more)."""
+    device = next(G.parameters()).device
+    latent_statistics(G)  # computed once per generator; not a per-step cost
+    stamps: list[float] = []
+
+    def stamp(*_) -> None:
+        synchronize(device)
+        stamps.append(time.perf_counter())
+
+    stamp()
+    fit = fit_latent(G, [photo], replace(schedule, steps=steps, coarse=0.0), on_step=stamp)
+    fit_steps = np.diff(stamps).tolist()
+    stamps.clear()
+    stamp()
+    tune_generator(
+        G, fit.ws, [photo], fit.cameras, replace(schedule, tune_steps=steps), progress=stamp
+    )
+    tune_steps = np.diff(stamps).tolist()
+    pick = slice(1, None) if steps > 1 else slice(None)
+    return statistics.median(fit_steps[pick]), statistics.median(tune_steps[pick])
+
+
+def score(G, photo: AlignedPhoto, size: int):
+    """The common yardstick: PanoRig's weighted loss at full render size, without w-noise."""
+    device = next(G.parameters()).device
+    w_avg, _ = latent_statistics(G)
+    image_size = G.img_resolution if G.superresolution is not None else size
+    image, image_mask = photo_targets([photo], image_size, device)
+    _, mask = photo_targets([photo], size, device)
+
+    def evaluate(ws: torch.Tensor, cameras: torch.Tensor) -> float:
+        with torch.no_grad():
+            out = render(G, ws, cameras, size)
+            terms = photo_losses(out["image"], out["image_mask"], image, mask, image_mask)
+            terms["latent"] = latent_regulariser(ws, w_avg)
+            return float(weighted_sum(terms, DEFAULT_WEIGHTS))
+
+    return evaluate
+
+
+def loss_curve(
+    G, photo, schedule: Schedule, size: int, every: int
+) -> list[tuple[int, float, float]]:
+    """(step, seconds of fitting so far, score) every ``every`` steps and at the last."""
+    device = next(G.parameters()).device
+    evaluate = score(G, photo, size)
+    latent_statistics(G)
+    curve: list[tuple[int, float, float]] = []
+    clock = {"fitting": 0.0, "since": time.perf_counter()}
+
+    def on_step(step: int, ws: torch.Tensor, cameras: torch.Tensor) -> None:
+        synchronize(device)
+        clock["fitting"] += time.perf_counter() - clock["since"]
+        if (step + 1) % every == 0 or step + 1 == schedule.steps:
+            curve.append((step + 1, clock["fitting"], evaluate(ws, cameras)))
+        synchronize(device)
+        clock["since"] = time.perf_counter()
+
+    fit_latent(G, [photo], schedule, on_step=on_step)
+    return curve
+
+
+def time_to_reach(curve: list[tuple[int, float, float]], target: float) -> float | None:
+    return next((seconds for _, seconds, value in curve if value <= target), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=PANOHEAD.steps,
+        help="W+ steps of the reference schedule (PanoHead: 500)",
+    )
+    parser.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        help="render size while fitting (default: the generator's own)",
+    )
+    parser.add_argument("--every", type=int, default=10, help="score every N steps")
+    parser.add_argument(
+        "--release-steps", type=int, default=2, help="steps timed at the release size"
+    )
+    parser.add_argument("--no-release", action="store_true", help="skip the release size")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    print(f"device {device}, {torch.get_num_threads()} threads")
+
+    G = open_generator("demo", device)
+    size = args.resolution or G.neural_rendering_resolution
+    photo = test_photo(G, device, G.neural_rendering_resolution)
+    rows = [("demo", size, *step_times(G, photo, replace(PANORIG, resolution=size), 5))]
+    if not args.no_release:
+        R = open_generator("random:release", device)
+        release = test_photo(R, device, R.neural_rendering_resolution)
+        timed = step_times(R, release, PANORIG, args.release_steps)
+        rows.append(("release (random weights)", R.neural_rendering_resolution, *timed))
+        del R
+    print(f"\n{'model':26s} {'render':>7s} {'s / W+ step':>12s} {'s / tuning step':>16s}")
+    for name, render_size, fit_s, tune_s in rows:
+        print(f"{name:26s} {render_size:>5d}^2 {fit_s:12.3f} {tune_s:16.3f}")
+
+    reference = replace(PANOHEAD, steps=args.steps, resolution=size)
+    ours = replace(PANORIG, resolution=size)
+    curves = {
+        f"PanoHead projector ({reference.steps} steps)": loss_curve(
+            G, photo, reference, size, args.every
+        ),
+        f"PanoRig default ({ours.steps} steps)": loss_curve(G, photo, ours, size, args.every),
+    }
+    print(f"\nscore (weighted loss at {size}^2, no w-noise) against fitting time, demo model")
+    for name, curve in curves.items():
+        print(f"  {name}")
+        print(f"    {'step':>6s} {'seconds':>9s} {'score':>8s}")
+        for step, seconds, value in curve:
+            print(f"    {step:6d} {seconds:9.1f} {value:8.4f}")
+    (ref_name, ref_curve), (our_name, our_curve) = curves.items()
+    target = ref_curve[-1][2]
+    reached = time_to_reach(our_curve, target)
+    print(f"\nreference final score {target:.4f} after {ref_curve[-1][1]:.1f} s")
+    if reached is None:
+        print(f"PanoRig's default ends at {our_curve[-1][2]:.4f}: it does not reach it")
+    else:
+        print(
+            f"PanoRig's default reaches it after {reached:.1f} s = "
+            f"{reached / ref_curve[-1][1]:.2f} of the reference's time (target <= 0.33); "
+            f"its own final score {our_curve[-1][2]:.4f} after {our_curve[-1][1]:.1f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()
