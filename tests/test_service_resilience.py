@@ -34,8 +34,7 @@ def _run(svc: Service):
     return thread
 
 
-@pytest.fixture(scope="module")
-def service(shared_dir):
+def _service(shared_dir):
     svc = Service("tcp://127.0.0.1:*", checkpoint=str(shared_dir / FIXTURE), device="cpu")
     thread = _run(svc)
     yield svc
@@ -44,14 +43,15 @@ def service(shared_dir):
     assert not thread.is_alive()
 
 
+@pytest.fixture(scope="module")
+def service(shared_dir):
+    yield from _service(shared_dir)
+
+
 @pytest.fixture
 def expendable(shared_dir):
     """A service of the test's own, for tests that kill or restart its worker."""
-    svc = Service("tcp://127.0.0.1:*", checkpoint=str(shared_dir / FIXTURE), device="cpu")
-    thread = _run(svc)
-    yield svc
-    svc.stopping.set()
-    thread.join(10)
+    yield from _service(shared_dir)
 
 
 def test_fuzzing_neither_crashes_nor_hangs_the_service(service):

@@ -16,3 +16,12 @@ class PanoRigError(ValueError):
         super().__init__(f"{message} {hint}".strip())
         self.message = message
         self.hint = hint
+
+
+class CodedError(PanoRigError):
+    """A ``PanoRigError`` whose code is chosen where it is raised (protocol and service
+    refusals name many distinct problems)."""
+
+    def __init__(self, code: str, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.code = code

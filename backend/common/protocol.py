@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from .errors import PanoRigError
+from .errors import CodedError
 
 PROTOCOL_VERSION = 1
 KINDS = ("request", "accepted", "progress", "result", "error", "cancel", "ping", "pong")
@@ -46,12 +46,8 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
-class ProtocolError(PanoRigError):
+class ProtocolError(CodedError):
     """A message that breaks the protocol: machine-readable ``code``, ``hint`` says what to do."""
-
-    def __init__(self, code: str, message: str, hint: str = "") -> None:
-        super().__init__(message, hint)
-        self.code = code
 
 
 @dataclass

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..devices import resolve_device
-from ..models.checkpoint import FORMAT_NAME, FORMAT_VERSION
+from ..models.checkpoint import FORMAT_NAME, FORMAT_VERSION, read_safetensors
 from ..models.config import GeneratorConfig
 from ..models.errors import CheckpointError
 
@@ -80,15 +79,11 @@ def read_head(path: str | os.PathLike, device: str | torch.device = "cpu") -> He
         raise CheckpointError(
             f"head file not found: {path}.", "Make one with 'python -m backend invert'."
         )
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path} is not a readable head file ({exc}).",
-            "Give a .safetensors head file made by 'python -m backend invert'.",
-        ) from exc
+    meta, tensors = read_safetensors(
+        path,
+        "is not a readable head file",
+        "Give a .safetensors head file made by 'python -m backend invert'.",
+    )
     missing = [PREFIX + name for name in TENSORS if PREFIX + name not in tensors]
     if meta.get("kind") != KIND or meta.get("format") != FORMAT_NAME or missing:
         raise CheckpointError(

@@ -173,17 +173,24 @@ def _build(config: GeneratorConfig) -> TriGridGenerator:
         ) from exc
 
 
-def _load_panorig(path: Path) -> TriGridGenerator:
+def read_safetensors(
+    path: Path, problem: str, hint: str
+) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """(metadata, tensors) of a .safetensors file; ``problem`` and ``hint`` word the error for
+    a file that cannot be read."""
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            return f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path} is neither an official PanoHead snapshot nor a readable PanoRig checkpoint "
-            f"({exc}).",
-            "Give a PanoHead .pkl or a .safetensors written by 'python -m backend convert'.",
-        ) from exc
+        raise CheckpointError(f"{path} {problem} ({exc}).", hint) from exc
+
+
+def _load_panorig(path: Path) -> TriGridGenerator:
+    meta, tensors = read_safetensors(
+        path,
+        "is neither an official PanoHead snapshot nor a readable PanoRig checkpoint",
+        "Give a PanoHead .pkl or a .safetensors written by 'python -m backend convert'.",
+    )
     if meta.get("format") != FORMAT_NAME:
         raise CheckpointError(
             f"{path} is a safetensors file but not a PanoRig generator checkpoint.",

@@ -13,7 +13,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..common.errors import PanoRigError
+from ..common.errors import CodedError
 
 MAX_QUEUED = 16  # jobs waiting, all clients together
 MAX_QUEUED_PER_CLIENT = 8
@@ -23,12 +23,8 @@ MAIL_SECONDS = 15 * 60.0
 CLIENT_SECONDS = 30 * 60.0  # a client not heard from for this long is forgotten
 
 
-class LedgerError(PanoRigError):
+class LedgerError(CodedError):
     """A request the bookkeeping refuses; ``code`` is the reply's error code."""
-
-    def __init__(self, code: str, message: str, hint: str = "") -> None:
-        super().__init__(message, hint)
-        self.code = code
 
 
 @dataclass
