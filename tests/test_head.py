@@ -44,7 +44,7 @@ class _Spy:
     def __init__(self) -> None:
         self.views = None
 
-    def __call__(self, G, ws, mesh, size, views, progress=None):
+    def __call__(self, G, ws, mesh, size, views, progress=None, photos=()):
         self.views = tuple(views)
         return mesh
 
