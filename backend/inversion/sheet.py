@@ -44,9 +44,12 @@ def _yaw_pitch(camera: torch.Tensor) -> tuple[float, float]:
 
 
 def _fit(image: np.ndarray, tile: int) -> np.ndarray:
-    """``image`` scaled to fit a ``tile`` square (aspect kept), centred on black."""
+    """``image`` scaled (up or down) to fit a ``tile`` square, aspect kept, centred on black."""
     pil = Image.fromarray(image)
-    pil.thumbnail((tile, tile), Image.LANCZOS)
+    scale = tile / max(pil.size)
+    pil = pil.resize(
+        (max(1, round(pil.width * scale)), max(1, round(pil.height * scale))), Image.LANCZOS
+    )
     canvas = Image.new("RGB", (tile, tile))
     canvas.paste(pil, ((tile - pil.width) // 2, (tile - pil.height) // 2))
     return np.asarray(canvas)
