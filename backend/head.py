@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 
 from .common.settings import MeshSettings, TextureSettings
-from .geometry import GridRegion, Mesh, extract_mesh
+from .geometry import Mesh, extract_mesh, region_for
 from .progress import Progress, scaled
 from .texture import DEFAULT_VIEWS, PhotoProjection, TexturedMesh, bake_texture
 
@@ -43,7 +43,7 @@ def make_head(
             ws,
             mesh.resolution,
             mesh.level,
-            GridRegion(mesh.border, mesh.neck_y),
+            region_for(G, mesh.border, mesh.neck_y),
             mesh.faces,
             mesh.smooth,
             dense=dense,

@@ -53,7 +53,7 @@ class PanoRigPreferences(bpy.types.AddonPreferences):
         default="demo",
         subtype="FILE_PATH",
         description="Generator on the backend's machine: 'demo' (the bundled demo model), a "
-        "PanoHead .pkl or a PanoRig .safetensors",
+        "PanoHead or EG3D .pkl, or a PanoRig .safetensors",
     )
     flame_model: StringProperty(
         name="FLAME model",

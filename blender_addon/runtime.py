@@ -31,7 +31,7 @@ PREVIEW_IMAGE = "PanoRig Preview"
 CROP_IMAGE = "PanoRig Crop {}"  # numbered from 1, in the photos' order
 TIMER_INTERVAL = 0.1
 # InversionSettings only 'invert' takes: 'align' takes the rest.
-FIT_ONLY = ("steps", "tune_steps")
+FIT_ONLY = ("steps", "tune_steps", "fit_resolution")
 # Settings of 'generate' that pick a random head: a head inverted from photos has none.
 SEED_ONLY = ("seed", "psi")
 JPEG_QUALITY = 90

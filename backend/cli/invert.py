@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             photos,
             steps=inversion.steps,
             tune_steps=inversion.tune_steps,
+            resolution=inversion.fit_resolution,
             progress=stage_eta(bar),
         )
     head.save(args.out)

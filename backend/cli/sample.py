@@ -1,4 +1,4 @@
-"""``sample``: render seeds from a ring of cameras to PNG images and foreground masks."""
+"""``sample``: render seeds from a ring of cameras to PNG images and (PanoHead) foreground masks."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = [(seed, i) for seed in seeds for i in range(len(view.yaw))]
     ws = grids = None
     current = None
+    written = 0
     for seed, i in tqdm(jobs, desc="rendering", unit="view"):
         if ws is None or seed != current:
             ws = head_ws if seed is None else seed_ws(G, seed, head.psi)
@@ -69,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
         )
         name = f"{stem if seed is None else f'seed{seed:04d}'}_yaw{view.yaw[i]:+06.1f}"
         save_png(image_to_uint8(out["image"][0]), args.out / f"{name}.png")
-        mask = mask_to_uint8(out["image_mask"][0], size=out["image"].shape[-1])
-        save_png(mask, args.out / f"{name}_mask.png")
-    print(f"wrote {2 * len(jobs)} images to {args.out}")
+        written += 1
+        if "image_mask" in out:  # EG3D renders carry no foreground mask
+            mask = mask_to_uint8(out["image_mask"][0], size=out["image"].shape[-1])
+            save_png(mask, args.out / f"{name}_mask.png")
+            written += 1
+    print(f"wrote {written} images to {args.out}")
     return 0

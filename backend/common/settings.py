@@ -314,6 +314,16 @@ class InversionSettings(Settings):
         max=5000,
         unit="steps",
     )
+    fit_resolution: int | None = setting(
+        None,
+        "Fit render size",
+        "Render size while fitting, in pixels (none = the generator's own; 64 or 32 makes a "
+        "fit on a CPU several times faster, at some loss of detail in the tuned generator)",
+        min=16,
+        max=512,
+        unit="px",
+        none="the generator's own",
+    )
     face: int | None = setting(
         None,
         "Face",

@@ -24,23 +24,41 @@ EMPTY = -1000.0  # value given to trimmed points, as in PanoHead's mesh scripts
 PANOHEAD_BORDER = 30 / 256  # PanoHead trims int(30 N / 256) voxels on every face of the box
 
 
+Interval = tuple[float, float]
+
+
 @dataclass(frozen=True)
 class GridRegion:
     """Where the field is queried; the rest of the box counts as empty.
 
     ``border`` trims that fraction of the box on every face (PanoHead's convention); ``neck_y``
     empties everything below that world height, which gives the head a flat, closed neck cut.
+    ``bounds`` ((x0, x1), (y0, y1), (z0, z1)) keeps only that world box (the face region of a
+    front-facing generator) and ``back_z`` empties everything behind that depth (a flat, closed
+    cut behind a face whose back merges into the background).
     """
 
     border: float = PANOHEAD_BORDER
     neck_y: float | None = None
+    bounds: tuple[Interval, Interval, Interval] | None = None
+    back_z: float | None = None
 
     def axis_masks(
         self, coords: torch.Tensor, box: float
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         inside = coords.abs() <= box / 2 - self.border * box + 1e-6
-        y = inside if self.neck_y is None else inside & (coords >= self.neck_y)
-        return inside, y, inside
+        x = y = z = inside
+        if self.bounds is not None:
+            x, y, z = (inside & _within(coords, lo, hi) for lo, hi in self.bounds)
+        if self.neck_y is not None:
+            y = y & (coords >= self.neck_y)
+        if self.back_z is not None:
+            z = z & (coords >= self.back_z)
+        return x, y, z
+
+
+def _within(coords: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    return (coords >= low - 1e-6) & (coords <= high + 1e-6)
 
 
 @dataclass(frozen=True)

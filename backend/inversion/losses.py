@@ -82,27 +82,32 @@ def latent_regulariser(ws: torch.Tensor, w_avg: torch.Tensor) -> torch.Tensor:
 
 def locality_loss(tuned: dict[str, torch.Tensor], frozen: dict[str, torch.Tensor]) -> torch.Tensor:
     """PTI's locality regularisation: a head away from the pivot, rendered by the generator being
-    tuned and by the frozen original, should not change (image and silhouette, squared error)."""
+    tuned and by the frozen original, should not change (image and, where the generator renders
+    a foreground mask, silhouette; squared error)."""
     image = (tuned["image"] - frozen["image"]).square().mean()
-    silhouette = (tuned["image_mask"] - frozen["image_mask"]).square().mean()
-    return image + silhouette
+    if "image_mask" not in tuned:
+        return image
+    return image + (tuned["image_mask"] - frozen["image_mask"]).square().mean()
 
 
 def photo_losses(
     image: torch.Tensor,
-    render_mask: torch.Tensor,
+    render_mask: torch.Tensor | None,
     target: torch.Tensor,
     target_mask: torch.Tensor,
     image_mask: torch.Tensor,
 ) -> dict[str, torch.Tensor]:
     """The image terms of one render against its photos: ``image`` and ``target`` at the image
     resolution with the photo mask ``image_mask`` there; ``render_mask`` and ``target_mask`` at
-    the render resolution. Returns {'pixel', 'structure', 'mask'} (unweighted)."""
-    return {
+    the render resolution. Returns {'pixel', 'structure', 'mask'} (unweighted); no 'mask' when
+    ``render_mask`` is None (EG3D renders none: its background is part of the volume)."""
+    terms = {
         "pixel": masked_pixel_loss(image, target, image_mask),
         "structure": structural_loss(image, target, image_mask),
-        "mask": mask_loss(render_mask, target_mask),
     }
+    if render_mask is not None:
+        terms["mask"] = mask_loss(render_mask, target_mask)
+    return terms
 
 
 def weighted_sum(terms: dict[str, torch.Tensor], weights: LossWeights) -> torch.Tensor:

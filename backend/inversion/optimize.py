@@ -126,6 +126,7 @@ def invert(
     progress: Progress | None = None,
     seed: int = 0,
     *,
+    resolution: int | None = None,
     schedule: Schedule = PANORIG,
     weights: LossWeights = DEFAULT_WEIGHTS,
     preview: Preview | None = None,
@@ -133,15 +134,17 @@ def invert(
 ) -> Head:
     """Fit one head to ``photos`` of the same person and return it with a tuned generator.
 
-    ``steps`` and ``tune_steps`` override the schedule's (0 tuning steps: the head shares ``G``,
-    unchanged). ``progress`` gets "W+ step i/N, loss x" and "tuning step i/N, loss x"
-    every step and may raise to cancel; ``preview`` gets the current renders (uint8 [H, W, 3],
-    the photos side by side) every ``preview_every`` steps. ``G`` itself is never modified.
+    ``steps``, ``tune_steps`` and ``resolution`` (the render size while fitting) override the
+    schedule's (0 tuning steps: the head shares ``G``, unchanged). ``progress`` gets "W+ step
+    i/N, loss x" and "tuning step i/N, loss x" every step and may raise to cancel; ``preview``
+    gets the current renders (uint8 [H, W, 3], the photos side by side) every
+    ``preview_every`` steps. ``G`` itself is never modified.
     """
     schedule = replace(
         schedule,
         steps=schedule.steps if steps is None else steps,
         tune_steps=schedule.tune_steps if tune_steps is None else tune_steps,
+        resolution=schedule.resolution if resolution is None else resolution,
     )
     check_inputs(photos, schedule)
     # A tuning step costs about two W+ steps (the locality render, gradients for every weight).
@@ -363,7 +366,7 @@ def render(G, ws: torch.Tensor, cameras: torch.Tensor, size: int) -> dict[str, t
 
 def _photo_terms(out: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict:
     return photo_losses(
-        out["image"], out["image_mask"], target["image"], target["mask"], target["image_mask"]
+        out["image"], out.get("image_mask"), target["image"], target["mask"], target["image_mask"]
     )
 
 

@@ -1,7 +1,7 @@
-"""Tri-grid head generators: PanoHead re-implemented, and safe checkpoint loading.
+"""Head generators: PanoHead (tri-grid) and EG3D (tri-plane) re-implemented, and safe loading.
 
 from backend.models import load_generator
-G = load_generator("easy-khair-180-gpc0.8-trans10-025000.pkl", device="auto")
+G = load_generator("easy-khair-180-gpc0.8-trans10-025000.pkl", device="auto")  # or ffhq512-128.pkl
 """
 
 from .checkpoint import (

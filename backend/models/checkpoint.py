@@ -1,4 +1,4 @@
-"""Loading and saving generators: official PanoHead snapshots and PanoRig's own format.
+"""Loading and saving generators: official PanoHead/EG3D snapshots and PanoRig's own format.
 
 PanoRig's format is one ``.safetensors`` file: the tensors by their state-dict names, and in the
 header metadata the JSON of ``GeneratorConfig`` — no pickle anywhere, memory-mapped on load.
@@ -54,7 +54,7 @@ _STATELESS_PATHS = {"renderer", "renderer.ray_marcher", "ray_sampler"}
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> TriGridGenerator:
-    """Load an official PanoHead snapshot (.pkl) or a PanoRig checkpoint (.safetensors).
+    """Load an official PanoHead or EG3D snapshot (.pkl) or a PanoRig checkpoint (.safetensors).
 
     The generator is returned in eval mode with gradients disabled, on ``device``
     ('auto' picks CUDA when available).
@@ -63,7 +63,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(
             f"checkpoint not found: {path}.",
-            "Check the path; official PanoHead weights must be downloaded by you.",
+            "Check the path; official PanoHead or EG3D weights must be downloaded by you.",
         )
     target = resolve_device(device) if isinstance(device, str) else device
     if not is_safetensors(path) and is_official_snapshot(path):
@@ -113,12 +113,16 @@ def open_generator(spec: str, device: str | torch.device = "cpu") -> TriGridGene
 
 
 def generator_from_snapshot(snapshot: OfficialSnapshot) -> TriGridGenerator:
-    """Build PanoRig's generator for an official snapshot and fill it with its tensors."""
+    """Build PanoRig's generator for an official snapshot and fill it with its tensors.
+
+    PanoHead (tri-grid) and EG3D (tri-plane) snapshots share the root class name; the
+    configuration tells them apart, and every module class must then match what it builds.
+    """
     root = snapshot.class_tree.get("")
-    if root != "TriPlaneGenerator" or "triplane_depth" not in snapshot.rendering_kwargs:
+    if root != "TriPlaneGenerator":
         raise CheckpointError(
-            f"the snapshot holds a {root!r} generator without a tri-grid.",
-            "Only PanoHead tri-grid checkpoints are supported so far (EG3D tri-planes come later).",
+            f"the snapshot holds a {root!r} network, not a TriPlaneGenerator.",
+            "Only PanoHead and EG3D generator snapshots can be loaded.",
         )
     axes = None if snapshot.plane_axes is None else snapshot.plane_axes.tolist()
     config = GeneratorConfig.from_official(
@@ -157,8 +161,8 @@ def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         raise CheckpointError(f"checkpoint not found: {src}.", "Check the path.")
     if not is_official_snapshot(src):
         raise CheckpointError(
-            f"{src} is not an official PanoHead snapshot (.pkl).",
-            "Convert only the .pkl files PanoHead's training or PTI scripts write.",
+            f"{src} is not an official PanoHead or EG3D snapshot (.pkl).",
+            "Convert only the .pkl files PanoHead's or EG3D's training or PTI scripts write.",
         )
     return save_generator(generator_from_snapshot(read_official_snapshot(src)), dst)
 
@@ -169,7 +173,7 @@ def _build(config: GeneratorConfig) -> TriGridGenerator:
     except (ValueError, TypeError) as exc:
         raise CheckpointError(
             f"the generator configuration cannot be built: {exc}.",
-            "The checkpoint is not a supported PanoHead model.",
+            "The checkpoint is not a supported PanoHead or EG3D model.",
         ) from exc
 
 
@@ -218,7 +222,7 @@ def _check_classes(G: TriGridGenerator, class_tree: dict[str, str]) -> None:
         if class_name not in _OFFICIAL_CLASSES:
             raise CheckpointError(
                 f"unknown module class {class_name!r} at {module_path or '<root>'}.",
-                "The snapshot is not a PanoHead generator PanoRig knows how to load.",
+                "The snapshot is not a PanoHead or EG3D generator PanoRig knows how to load.",
             )
         expected = _OFFICIAL_CLASSES[class_name]
         if expected is None:
@@ -231,13 +235,13 @@ def _check_classes(G: TriGridGenerator, class_tree: dict[str, str]) -> None:
             raise CheckpointError(
                 f"the snapshot has a {class_name} at {module_path} that its configuration does "
                 "not explain.",
-                "The snapshot is not a standard PanoHead generator.",
+                "The snapshot is not a standard PanoHead or EG3D generator.",
             ) from exc
         if not isinstance(ours, expected):
             raise CheckpointError(
                 f"{module_path or '<root>'} is a {class_name} in the snapshot but the "
                 f"configuration builds a {type(ours).__name__}.",
-                "The snapshot is not a standard PanoHead generator.",
+                "The snapshot is not a standard PanoHead or EG3D generator.",
             )
 
 

@@ -1,4 +1,4 @@
-"""Configuration of a tri-grid head generator: a plain dataclass that builds the model.
+"""Configuration of a tri-grid (PanoHead) or tri-plane (EG3D) generator: a dataclass that builds it.
 
 ``GeneratorConfig.from_official`` reads the constructor kwargs and runtime attributes of an
 official PanoHead/EG3D snapshot; ``to_dict``/``from_dict`` give PanoRig's JSON form.
@@ -19,6 +19,12 @@ SR_PREFIX = "training.superresolution."
 # Keys earlier PanoRig checkpoints wrote that nothing reads (PanoHead's training-time camera
 # sampler settings): skipped on load so those files keep loading.
 RETIRED_KEYS = ("avg_camera_radius", "avg_camera_pivot")
+# "panohead": tri-grid, camera self-adaptation, a foreground mask. "eg3d": tri-plane, none of them.
+ARCHITECTURES = ("panohead", "eg3d")
+# What the volume holds, which sets the mesh region: PanoHead's full head, or the front-facing
+# EG3D releases' face (FFHQ), cat (AFHQ) or car (ShapeNet).
+SUBJECTS = ("head", "face", "cat", "car")
+EG3D_GRID_SIZE = 256  # EG3D's backbone resolution is hard-wired
 
 
 @dataclass
@@ -29,6 +35,8 @@ class GeneratorConfig:
     c_dim: int = 25
     w_dim: int = 512
     img_resolution: int = 512
+    architecture: str = "panohead"
+    subject: str = "head"
     # mapping network
     mapping_layers: int = 2
     mapping_layer_features: int | None = None
@@ -39,7 +47,7 @@ class GeneratorConfig:
     conv_clamp: float | None = None
     grid_size: int = 256
     grid_depth: int = 3
-    plane_axes: list[list[list[float]]] | None = None  # None = PanoHead's tri-grid axes
+    plane_axes: list[list[list[float]]] | None = None  # None = the architecture's own axes
     # decoder and images
     decoder_activation: str = "none"
     decoder_lr_mul: float = 1.0
@@ -61,6 +69,7 @@ class GeneratorConfig:
     box_warp: float = 1.0
     triplane_crop: float = 0.1
     density_noise: float = 0.0
+    white_back: bool = False
 
     def build(self) -> TriGridGenerator:
         from .generator import TriGridGenerator
@@ -107,10 +116,14 @@ class GeneratorConfig:
         if rk.get("ray_start") == "auto" or rk.get("disparity_space_sampling"):
             raise CheckpointError(
                 "automatic ray bounds and disparity-space sampling are not supported.",
-                "Use a head checkpoint (PanoHead or EG3D FFHQ), not a ShapeNet one.",
+                "Use a PanoHead snapshot or one of EG3D's released ones (FFHQ, AFHQ, ShapeNet "
+                "cars), which all set fixed ray bounds.",
             )
         if rk.get("clamp_mode", "softplus") != "softplus":
             raise CheckpointError(f"clamp_mode {rk['clamp_mode']!r} is not supported.", "")
+        # PanoHead writes its tri-grid settings; EG3D has none (a fixed 256^2 tri-plane).
+        architecture = "panohead" if "triplane_depth" in rk else "eg3d"
+        eg3d = architecture == "eg3d"
         sr = rk.get("superresolution_module")
         sr_name = sr[len(SR_PREFIX) :] if isinstance(sr, str) and sr.startswith(SR_PREFIX) else sr
         try:
@@ -119,14 +132,16 @@ class GeneratorConfig:
                 c_dim=int(init_kwargs["c_dim"]),
                 w_dim=int(init_kwargs["w_dim"]),
                 img_resolution=int(init_kwargs["img_resolution"]),
+                architecture=architecture,
+                subject=_eg3d_subject(rk) if eg3d else "head",
                 mapping_layers=int(mk.get("num_layers", 8)),
                 mapping_layer_features=mk.get("layer_features"),
                 channel_base=int(init_kwargs.get("channel_base", 32768)),
                 channel_max=int(init_kwargs.get("channel_max", 512)),
                 num_fp16_res=int(init_kwargs.get("num_fp16_res", 0)),
                 conv_clamp=init_kwargs.get("conv_clamp"),
-                grid_size=int(rk["triplane_size"]),
-                grid_depth=int(rk.get("triplane_depth", 1)),
+                grid_size=EG3D_GRID_SIZE if eg3d else int(rk["triplane_size"]),
+                grid_depth=1 if eg3d else int(rk["triplane_depth"]),
                 plane_axes=plane_axes,
                 decoder_activation=rk.get("decoder_activation", "sigmoid"),
                 decoder_lr_mul=float(rk.get("decoder_lr_mul", 1.0)),
@@ -144,10 +159,21 @@ class GeneratorConfig:
                 depth_resolution=int(rk["depth_resolution"]),
                 depth_resolution_importance=int(rk.get("depth_resolution_importance", 0)),
                 box_warp=float(rk["box_warp"]),
+                triplane_crop=0.0 if eg3d else cls.triplane_crop,
                 density_noise=float(rk.get("density_noise", 0.0)),
+                white_back=bool(rk.get("white_back", False)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise CheckpointError(
                 f"the checkpoint's generator configuration is incomplete or malformed ({exc!r}).",
                 "Use an unmodified PanoHead or EG3D snapshot.",
             ) from exc
+
+
+def _eg3d_subject(rendering_kwargs: dict[str, Any]) -> str:
+    """Which EG3D release family: ShapeNet composites onto white, AFHQ's camera pivot sits
+    behind the origin (z -0.06) and FFHQ's in front of it (z 0.2)."""
+    if rendering_kwargs.get("white_back"):
+        return "car"
+    pivot = rendering_kwargs.get("avg_camera_pivot") or (0.0, 0.0, 0.2)
+    return "cat" if float(pivot[2]) < 0 else "face"

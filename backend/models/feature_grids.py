@@ -1,7 +1,7 @@
 """Feature sampling from the backbone's output volume: PanoHead's tri-grid.
 
 A sampler turns the backbone image [N, C_total, H, W] into per-point features [N, M, 32]. It is a
-separate, swappable component so a tri-plane (EG3D) sampler can stand beside this one.
+separate, swappable component: EG3D's tri-plane sampler (``triplane``) stands beside this one.
 """
 
 from __future__ import annotations
@@ -18,6 +18,28 @@ TRIGRID_AXES = (
 )
 
 
+def plane_coordinates(
+    points: torch.Tensor, inverse_axes: torch.Tensor, box_warp: float
+) -> torch.Tensor:
+    """World ``points`` [N, M, 3] in each plane's frame, normalised to the box: [N*P, M, 3].
+
+    ``inverse_axes`` [P, 3, 3] are the inverted plane axes; a point at the box face lands on
+    +-1 (``grid_sample``'s edge).
+    """
+    n, m, _ = points.shape
+    planes = inverse_axes.shape[0]
+    q = (2.0 / box_warp) * points
+    q = q.unsqueeze(1).expand(-1, planes, -1, -1).reshape(n * planes, m, 3)
+    inv = inverse_axes.to(q.dtype).unsqueeze(0).expand(n, -1, -1, -1).reshape(n * planes, 3, 3)
+    return torch.bmm(q, inv)
+
+
+def inverse_axes_buffer(module: nn.Module, axes: torch.Tensor) -> None:
+    """Register the inverted plane axes on ``module``: not in the state dict (the official
+    renderer keeps them as a plain attribute), but moved with ``.to()``."""
+    module.register_buffer("inverse_axes", torch.linalg.inv(axes.float()), persistent=False)
+
+
 class TriGridSampler(nn.Module):
     """Trilinear sampling of three 32-channel grids of ``depth`` slices, averaged over the grids."""
 
@@ -32,9 +54,7 @@ class TriGridSampler(nn.Module):
         self.depth = depth
         self.features = features
         self.box_warp = box_warp
-        axes = torch.tensor(TRIGRID_AXES) if plane_axes is None else plane_axes.float()
-        # Not part of the state dict (PanoHead keeps it as a plain attribute), but moves with .to().
-        self.register_buffer("inverse_axes", torch.linalg.inv(axes), persistent=False)
+        inverse_axes_buffer(self, torch.tensor(TRIGRID_AXES) if plane_axes is None else plane_axes)
 
     @property
     def channels(self) -> int:
@@ -51,18 +71,10 @@ class TriGridSampler(nn.Module):
         n, planes, _, h, w = grids.shape
         m = points.shape[1]
         volumes = grids.reshape(n * planes, self.features, self.depth, h, w)
-        q = (2.0 / self.box_warp) * points
-        q = q.unsqueeze(1).expand(-1, planes, -1, -1).reshape(n * planes, m, 3)
-        inv = (
-            self.inverse_axes.to(q.dtype)
-            .unsqueeze(0)
-            .expand(n, -1, -1, -1)
-            .reshape(n * planes, 3, 3)
-        )
-        coords = torch.bmm(q, inv).reshape(n * planes, 1, 1, m, 3)
+        coords = plane_coordinates(points, self.inverse_axes, self.box_warp)
         out = F.grid_sample(
             volumes,
-            coords.to(volumes.dtype),
+            coords.reshape(n * planes, 1, 1, m, 3).to(volumes.dtype),
             mode="bilinear",
             padding_mode="zeros",
             align_corners=False,

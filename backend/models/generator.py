@@ -1,7 +1,9 @@
-"""The tri-grid head generator (PanoHead): mapping -> backbone -> tri-grid -> decoder -> renderer.
+"""The head generator: mapping -> backbone -> tri-grid or tri-plane -> decoder -> renderer.
 
-Module names and parameter layout follow PanoHead's ``TriPlaneGenerator`` so that official
-weights load by name; the behaviour is PanoRig's own implementation.
+One class for both official layouts, PanoHead's (tri-grid, background network, ToRGB, camera
+self-adaptation, mask) and EG3D's (tri-plane, none of those); ``config.architecture`` picks the
+feature sampler and the optional parts. Module names and parameter layout follow the official
+``TriPlaneGenerator`` classes so that their weights load by name; the behaviour is PanoRig's own.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import GeneratorConfig
+from .config import ARCHITECTURES, SUBJECTS, GeneratorConfig
 from .decoder import FeatureDecoder
 from .feature_grids import TriGridSampler
 from .rays import camera_rays
@@ -18,21 +20,31 @@ from .renderer import ImportanceRenderer, RenderSettings
 from .stylegan2 import Backbone, MappingNetwork, SynthesisNetwork, ToRGBLayer
 from .stylegan2.layers import NOISE_MODES
 from .superresolution import SuperResolution
+from .triplane import TriPlaneSampler
 
 FEATURES = 32  # feature channels per grid, fixed by the PanoHead/EG3D architecture
 
 
 class TriGridGenerator(nn.Module):
-    """PanoHead generator. Build with ``GeneratorConfig(...).build()``."""
+    """PanoHead or EG3D generator. Build with ``GeneratorConfig(...).build()``."""
 
     def __init__(self, config: GeneratorConfig) -> None:
         super().__init__()
         cfg = self.config = config
+        if cfg.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {cfg.architecture!r}; known: {ARCHITECTURES}")
+        if cfg.subject not in SUBJECTS:
+            raise ValueError(f"unknown subject {cfg.subject!r}; known: {SUBJECTS}")
         self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
         self.img_resolution = cfg.img_resolution
         self.neural_rendering_resolution = cfg.neural_rendering_resolution
+        panohead = cfg.architecture == "panohead"
         plane_axes = None if cfg.plane_axes is None else torch.tensor(cfg.plane_axes)
-        self.grid_sampler = TriGridSampler(cfg.grid_depth, FEATURES, cfg.box_warp, plane_axes)
+        self.grid_sampler = (
+            TriGridSampler(cfg.grid_depth, FEATURES, cfg.box_warp, plane_axes)
+            if panohead
+            else TriPlaneSampler(FEATURES, cfg.box_warp, plane_axes)
+        )
         self.renderer = ImportanceRenderer(
             RenderSettings(
                 ray_start=cfg.ray_start,
@@ -42,6 +54,7 @@ class TriGridGenerator(nn.Module):
                 box_warp=cfg.box_warp,
                 triplane_crop=cfg.triplane_crop,
                 density_noise=cfg.density_noise,
+                white_back=cfg.white_back,
             )
         )
         self.backbone = Backbone(
@@ -91,17 +104,28 @@ class TriGridGenerator(nn.Module):
             if cfg.use_background
             else None
         )
-        # Camera self-adaptation: a small mapping network predicting a camera translation offset.
-        self.t_mapping = MappingNetwork(
-            cfg.z_dim,
-            cfg.c_dim,
-            3,
-            num_ws=1,
-            num_layers=cfg.mapping_layers,
-            layer_features=cfg.mapping_layer_features,
-            lr_multiplier=1.0,
-            last_activation="linear",
+        # Camera self-adaptation (PanoHead): a small mapping network predicting a camera
+        # translation offset.
+        self.t_mapping = (
+            MappingNetwork(
+                cfg.z_dim,
+                cfg.c_dim,
+                3,
+                num_ws=1,
+                num_layers=cfg.mapping_layers,
+                layer_features=cfg.mapping_layer_features,
+                lr_multiplier=1.0,
+                last_activation="linear",
+            )
+            if panohead
+            else None
         )
+
+    @property
+    def has_mask(self) -> bool:
+        """Whether ``synthesis`` returns 'image_mask'. EG3D carries the background in the volume,
+        so its accumulated opacity is no foreground mask and it gives none."""
+        return self.config.architecture == "panohead"
 
     # ----------------------------------------------------------------------------- conditioning
 
@@ -127,7 +151,12 @@ class TriGridGenerator(nn.Module):
         truncation_psi: float = 1.0,
         truncation_cutoff: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Camera self-adaptation: (c with the predicted translation added, the offset [N, 3])."""
+        """Camera self-adaptation: (c with the predicted translation added, the offset [N, 3]).
+
+        A generator without it (EG3D) returns ``c`` unchanged and a zero offset.
+        """
+        if self.t_mapping is None:
+            return c, c.new_zeros(c.shape[0], 3)
         delta = self.t_mapping(z, self._condition(c), truncation_psi, truncation_cutoff)[:, 0]
         c_new = c.clone()
         c_new[:, [3, 7, 11]] += delta
@@ -136,7 +165,8 @@ class TriGridGenerator(nn.Module):
     # ----------------------------------------------------------------------------- 3D field
 
     def synthesize_grids(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-        """Run the backbone once: ws -> feature grids [N, 3, 32*depth, S, S] for ``query``."""
+        """Run the backbone once: ws -> feature grids [N, 3, 32*depth, S, S] (tri-plane:
+        [N, 3, 32, S, S]) for ``query``."""
         _check_noise_mode(noise_mode)
         return self.grid_sampler.grids(self.backbone.synthesis(ws, noise_mode=noise_mode))
 
@@ -172,8 +202,9 @@ class TriGridGenerator(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Render latents ``ws`` from cameras ``c``.
 
-        Returns 'image' (super-resolved), 'image_raw', 'image_depth', 'image_mask' and
-        'feature_image' (composited features incl. background, the input of ToRGB and SR).
+        Returns 'image' (super-resolved), 'image_raw', 'image_depth', 'feature_image'
+        (composited features incl. background, the input of ToRGB and SR) and, where
+        ``has_mask``, 'image_mask'.
         ``grids`` from ``synthesize_grids(ws)`` skips the backbone when rendering many views.
         """
         res = neural_rendering_resolution or self.neural_rendering_resolution
@@ -206,13 +237,10 @@ class TriGridGenerator(nn.Module):
             )
         else:
             image = raw
-        return {
-            "image": image,
-            "image_raw": raw,
-            "image_depth": depth,
-            "image_mask": weight * (1 + 2 * 0.001) - 0.001,
-            "feature_image": features,
-        }
+        out = {"image": image, "image_raw": raw, "image_depth": depth, "feature_image": features}
+        if self.has_mask:
+            out["image_mask"] = weight * (1 + 2 * 0.001) - 0.001
+        return out
 
     def raw_rgb(self, features: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
         """The raw image's colour map: composited features [N, 32, H, W] -> [N, 3, H, W].
@@ -235,7 +263,8 @@ class TriGridGenerator(nn.Module):
         deterministic: bool = False,
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Map and render with camera self-adaptation; adds 'delta_c' to the synthesis outputs."""
+        """Map and render with camera self-adaptation; adds 'delta_c' to the synthesis outputs
+        (zero for EG3D, which renders from ``c`` as given)."""
         ws = self.mapping(z, c, truncation_psi, truncation_cutoff)
         c_new, delta = self.adapt_camera(z, c, truncation_psi, truncation_cutoff)
         out = self.synthesis(

@@ -1,7 +1,8 @@
-"""Named generator configurations: the PanoHead release and a tiny one for tests and demos."""
+"""Named generator configurations: the PanoHead and EG3D releases, a tiny one and the demo."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from .config import GeneratorConfig
@@ -46,8 +47,50 @@ def demo() -> GeneratorConfig:
     )
 
 
+def eg3d_ffhq() -> GeneratorConfig:
+    """EG3D's ffhq512-128.pkl and ffhqrebalanced512-128.pkl: 512 px images from 128 px neural
+    renders of a 256^2 tri-plane, faces seen from the front."""
+    return GeneratorConfig(
+        architecture="eg3d",
+        subject="face",
+        grid_depth=1,
+        decoder_activation="sigmoid",
+        use_torgb_raw=False,
+        use_background=False,
+        neural_rendering_resolution=128,
+        triplane_crop=0.0,
+    )
+
+
+def eg3d_afhq() -> GeneratorConfig:
+    """EG3D's afhqcats512-128.pkl: FFHQ's layout with the older 8X super-resolution."""
+    return dataclasses.replace(
+        eg3d_ffhq(), subject="cat", superresolution="SuperresolutionHybrid8X"
+    )
+
+
+def eg3d_shapenet() -> GeneratorConfig:
+    """EG3D's shapenetcars128-64.pkl: cars in a 1.6 box on white, 128 px from 64 px renders."""
+    return dataclasses.replace(
+        eg3d_ffhq(),
+        subject="car",
+        img_resolution=128,
+        superresolution="SuperresolutionHybrid2X",
+        neural_rendering_resolution=64,
+        ray_start=0.1,
+        ray_end=2.6,
+        depth_resolution=64,
+        depth_resolution_importance=64,
+        box_warp=1.6,
+        white_back=True,
+    )
+
+
 PRESETS: dict[str, Callable[[], GeneratorConfig]] = {
     "release": release,
     "tiny": tiny,
     "demo": demo,
+    "eg3d_ffhq": eg3d_ffhq,
+    "eg3d_afhq": eg3d_afhq,
+    "eg3d_shapenet": eg3d_shapenet,
 }

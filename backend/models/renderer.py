@@ -24,6 +24,7 @@ class RenderSettings:
     box_warp: float = 1.0
     triplane_crop: float = 0.1  # 0 disables PanoHead's crop of the box sides while rendering
     density_noise: float = 0.0
+    white_back: bool = False  # EG3D ShapeNet: composite onto white (features 1 where empty)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,10 @@ class ImportanceRenderer:
             )
             densities = torch.gather(torch.cat([densities, densities_f], -2), -2, order)
         rgb, depth, weights = march(colors, densities, depths)
-        return RenderResult(rgb, depth, weights.sum(2))
+        opacity = weights.sum(2)
+        if cfg.white_back:
+            rgb = rgb + 1 - opacity
+        return RenderResult(rgb, depth, opacity)
 
     @staticmethod
     def _importance_depths(

@@ -247,6 +247,7 @@ def invert_photos(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray
         photos,
         steps=inversion.steps,
         tune_steps=inversion.tune_steps,
+        resolution=inversion.fit_resolution,
         progress=scaled(ctx.progress, 0.03, 0.7),
         preview=ctx.preview,
     )

@@ -7,9 +7,11 @@ Two sources, blended per texel:
 - detail from super-resolved renders around the head, projected into the texture where the
   rendered depth shows the texel is visible, weighted by how squarely the view sees it;
 and, for a head inverted from photos, the photos themselves at their full resolution, projected
-from their refined cameras where they see the surface, colour-matched to the generator's colour
-on the overlap and feathered into it: the photo's own detail on the face, the generator's
-everywhere no photo sees.
+from their refined cameras where they see the surface and feathered into the generator's colour:
+the photo's own detail on the face, the generator's everywhere no photo sees. The two are
+colour-matched on the overlap by bringing the generator's colour to the photos' (a bounded gain
+and offset for the whole texture), not the other way round: the face keeps the person's true
+colour and the back of the head meets it at the seam in the photos' light and white balance.
 """
 
 from __future__ import annotations
@@ -119,12 +121,15 @@ def bake_texture(
             colour += c * w
             weight += w
         colour = colour / weight
+        projected = []
         for i, photo in enumerate(photos):
             report(progress, 0.9, f"projecting photos ({i + 1}/{len(photos)})")
             label = torch.as_tensor(photo.camera, dtype=torch.float32, device=device)[None]
             render = G.synthesis(ws, label, noise_mode="const", deterministic=True, grids=grids)
-            c, w = _project_photo(photo, render, label[0], points, texel_normals)
-            c = _match_colour(c, colour, w)
+            projected.append(_project_photo(photo, render, label[0], points, texel_normals))
+        if projected:
+            colour = _match_colour(colour, projected)
+        for c, w in projected:
             colour = (colour * weight + c * w * PHOTO_WEIGHT) / (weight + w * PHOTO_WEIGHT)
             weight = weight + w * PHOTO_WEIGHT
 
@@ -191,9 +196,10 @@ def _project_view(
 
     colour = ((sample(render["image"]) + 1) / 2).clamp(0, 1)
     seen_depth = sample(render["image_depth"])[:, 0]
-    mask = sample(render["image_mask"])[:, 0]
     to_camera = F.normalize(label[:16].reshape(4, 4)[:3, 3] - points, dim=-1)
     cos = (normals * to_camera).sum(-1)
+    # EG3D renders no foreground mask; there the depth test alone tells what the view sees.
+    mask = sample(render["image_mask"])[:, 0] if "image_mask" in render else torch.ones_like(cos)
     inside = (xy >= 0).all(-1) & (xy <= 1).all(-1)
     visible = (
         in_front
@@ -250,17 +256,21 @@ def _project_photo(
     return colour, weight[:, None]
 
 
-def _match_colour(photo: torch.Tensor, base: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """The photo's colour with a per-channel gain and offset fitted (by weighted least squares
-    on the texels both see) to the generator's colour: lighting and white balance meet at the
-    seam. Bounded, so a poor overlap cannot repaint the photo."""
-    w = weight[:, 0]
+def _match_colour(
+    base: torch.Tensor, projected: Sequence[tuple[torch.Tensor, torch.Tensor]]
+) -> torch.Tensor:
+    """The generator's colour [T, 3] with a per-channel gain and offset fitted (by weighted
+    least squares on the texels the photos see) to the photos' colours, so lighting and white
+    balance meet at the seams. Bounded, so a poor overlap cannot repaint the head."""
+    photo = torch.cat([c for c, _ in projected])
+    w = torch.cat([w for _, w in projected])[:, 0]
     if float(w.sum()) < 1.0:
-        return photo
+        return base
+    seen = base.repeat(len(projected), 1)
     w = w / w.sum()
-    mean_p, mean_b = (photo * w[:, None]).sum(0), (base * w[:, None]).sum(0)
-    dp, db = photo - mean_p, base - mean_b
-    gain = (dp * db * w[:, None]).sum(0) / (dp * dp * w[:, None]).sum(0).clamp_min(1e-6)
+    mean_b, mean_p = (seen * w[:, None]).sum(0), (photo * w[:, None]).sum(0)
+    db, dp = seen - mean_b, photo - mean_p
+    gain = (db * dp * w[:, None]).sum(0) / (db * db * w[:, None]).sum(0).clamp_min(1e-6)
     gain = gain.clamp(0.8, 1.25)
-    offset = (mean_b - gain * mean_p).clamp(-0.1, 0.1)
-    return (photo * gain + offset).clamp(0, 1)
+    offset = (mean_p - gain * mean_b).clamp(-0.1, 0.1)
+    return (base * gain + offset).clamp(0, 1)
