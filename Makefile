@@ -8,10 +8,10 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-data.txt requirements-face.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-data.txt requirements-face.txt requirements-ray.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r requirements-ray.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-data.txt -r requirements-face.txt
 	touch $(STAMP)
 

@@ -6,10 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import bpy
-from bpy.props import BoolProperty, CollectionProperty, StringProperty
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    FloatProperty,
+    IntProperty,
+    StringProperty,
+)
 from bpy_extras.io_utils import ImportHelper
 
-from . import photos, runtime
+from . import crowd, photos, runtime
+from .batch_folder import batch_heads
 from .preferences import preferences
 from .rig_decode import SequenceMismatchError
 from .runtime import RUNTIME, BackendUnavailableError
@@ -366,6 +373,36 @@ class PANORIG_OT_demo_animation(bpy.types.Operator):
         return status
 
 
+class PANORIG_OT_import_batch(bpy.types.Operator):
+    bl_idname = "panorig.import_batch"
+    bl_label = "Import batch"
+    bl_description = (
+        "Place the heads of a batch folder ('python -m backend batch') in a grid, as light "
+        "collection instances, for crowd layout"
+    )
+    bl_options = {"REGISTER", "UNDO"}
+
+    directory: StringProperty(name="Batch folder", subtype="DIR_PATH")
+    filter_folder: BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+    limit: IntProperty(name="Heads", description="How many heads (0 = all)", default=0, min=0)
+    spacing: FloatProperty(
+        name="Spacing", description="Distance between heads", default=0.8, min=0.1, unit="LENGTH"
+    )
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            heads = batch_heads(self.directory, self.limit)
+            instances = crowd.import_batch(context, heads, self.spacing)
+        except (ValueError, OSError, RuntimeError) as exc:
+            return _failed(self, context, exc)
+        self.report({"INFO"}, f"PanoRig: {len(instances)} heads placed")
+        return {"FINISHED"}
+
+
 def _apply(operator: bpy.types.Operator, context: bpy.types.Context, load) -> set[str]:
     try:
         channels = runtime.import_animation(context, _selected_rig(context), load())
@@ -393,6 +430,7 @@ CLASSES = (
     PANORIG_OT_bind_head,
     PANORIG_OT_import_animation,
     PANORIG_OT_demo_animation,
+    PANORIG_OT_import_batch,
 )
 
 

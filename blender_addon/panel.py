@@ -54,6 +54,7 @@ class PANORIG_PT_main(bpy.types.Panel):
         row = rig.row(align=True)
         row.operator("panorig.import_animation", icon="IMPORT")
         row.operator("panorig.demo_animation", icon="PLAY")
+        layout.operator("panorig.import_batch", icon="COMMUNITY")
         preview = bpy.data.images.get(state.preview) if state.preview else None
         if preview is not None and preview.preview is not None:
             layout.template_icon(icon_value=preview.preview.icon_id, scale=6.0)

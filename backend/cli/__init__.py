@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from . import convert, invert, mesh, rig, sample, serve, train_demo
+from . import batch, convert, invert, mesh, rig, sample, serve, train_demo
 from .options import Parser
 
-COMMANDS = (sample, mesh, invert, rig, convert, serve, train_demo)
+COMMANDS = (sample, mesh, invert, rig, batch, convert, serve, train_demo)
 
 
 def build_parser() -> Parser:

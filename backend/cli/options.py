@@ -55,8 +55,11 @@ def settings_from(args: argparse.Namespace, cls: type[T], **override: Any) -> T:
     return validate(cls, {**values, **override}, flag)
 
 
+MAX_VALUES = 1_000_000  # more seeds than any batch makes; refused before a list is built
+
+
 def parse_int_ranges(text: str) -> list[int]:
-    """'0-3,7' -> [0, 1, 2, 3, 7]."""
+    """'0-3,7' -> [0, 1, 2, 3, 7]; at most ``MAX_VALUES`` values."""
     values: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -68,6 +71,10 @@ def parse_int_ranges(text: str) -> list[int]:
                 start, stop = int(lo), int(hi)
                 if stop < start:
                     raise ValueError
+                if len(values) + stop - start >= MAX_VALUES:
+                    raise argparse.ArgumentTypeError(
+                        f"{text!r} is more than {MAX_VALUES:,} values: give a smaller range"
+                    )
                 values.extend(range(start, stop + 1))
             else:
                 values.append(int(part))
