@@ -23,6 +23,8 @@ FLAME ?=
 demo: setup
 	$(BIN)/python demo/make_demo.py --checkpoint $(CHECKPOINT) --flame "$(FLAME)" --out out
 
+# The Blender matrix (tests/test_blender_matrix.py) makes .venv-blender/<version>/, one bpy
+# release each (bpy pins numpy), on first use.
 test: setup
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check backend kernels blender_addon build_addon.py tests bench demo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+from .compat import material_node_tree
 from .decode import MeshData
 
 COLLECTION = "PanoRig"
@@ -51,9 +52,8 @@ def build_image(name: str, data: MeshData) -> bpy.types.Image:
 def build_material(name: str, image: bpy.types.Image | None) -> bpy.types.Material:
     """Principled BSDF with the baked albedo; renders the same in Cycles and EEVEE."""
     material = bpy.data.materials.new(name)
-    if material.node_tree is None:  # Blender < 5.0 creates materials without nodes
-        material.use_nodes = True
-    nodes, links = material.node_tree.nodes, material.node_tree.links
+    tree = material_node_tree(material)
+    nodes, links = tree.nodes, tree.links
     bsdf = next(node for node in nodes if node.type == "BSDF_PRINCIPLED")
     bsdf.inputs["Roughness"].default_value = 0.55
     if image is not None:

@@ -64,11 +64,14 @@ def _start_backend(checkpoint: Path, log: Path) -> tuple[subprocess.Popen, str]:
     return process, address
 
 
-def run_blender_script(script: str, args: list, user_dir: Path, timeout: int = 600) -> dict:
-    """Run a tests/blender script in a fresh bpy process; returns its 'E2E {json}' report."""
+def run_blender_script(
+    script: str, args: list, user_dir: Path, timeout: int = 600, python: str | Path = sys.executable
+) -> dict:
+    """Run a tests/blender script in a fresh bpy process (the project venv's bpy unless another
+    ``python`` is given); returns its 'E2E {json}' report."""
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(user_dir))
     run = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "blender" / script), *map(str, args)],
+        [str(python), str(ROOT / "tests" / "blender" / script), *map(str, args)],
         env=env,
         capture_output=True,
         text=True,

@@ -5,6 +5,7 @@ and handlers, renders it with Cycles, then kills the backend mid-job. Prints one
     python e2e_addon.py ZIP ADDRESS BACKEND_PID OUT_DIR
 """
 
+import functools
 import json
 import os
 import signal
@@ -12,33 +13,20 @@ import sys
 import time
 
 import bpy
+import harness
 import numpy as np
+from harness import PACKAGE
 
 zip_path, address, backend_pid, out_dir = sys.argv[1:5]
 report: dict = {}
 
-for obj in list(bpy.data.objects):  # the startup scene's cube, camera and light
-    bpy.data.objects.remove(obj)
-
-bpy.ops.extensions.package_install_files(
-    filepath=zip_path, repo="user_default", enable_on_install=True
-)
-package = "bl_ext.user_default.panorig"
-runtime = sys.modules[f"{package}.runtime"]
-prefs = bpy.context.preferences.addons[package].preferences
+harness.install_extension(zip_path)
+runtime = sys.modules[f"{PACKAGE}.runtime"]
+prefs = bpy.context.preferences.addons[PACKAGE].preferences
 prefs.mode, prefs.address, prefs.timeout = "CONNECT", address, 5.0
 prefs.checkpoint = ""  # use the backend's own (the test fixture)
 state = bpy.context.window_manager.panorig
-
-
-def pump_until(done, limit: float) -> float:
-    start = time.monotonic()
-    while not done():
-        if time.monotonic() - start > limit:
-            raise SystemExit(f"timed out; status {state.status!r}, error {state.last_error!r}")
-        runtime.pump()
-        time.sleep(0.02)
-    return time.monotonic() - start
+pump_until = functools.partial(harness.pump_until, runtime, state)
 
 
 report["generate_poll_before_connect"] = bpy.ops.panorig.generate.poll()

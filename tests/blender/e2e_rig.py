@@ -5,38 +5,29 @@ it, imports a 300-frame ARKit take and renders two frames. Prints one JSON line.
     python e2e_rig.py ZIP ADDRESS HEAD_NPZ CSV OUT_DIR
 """
 
+import functools
 import json
 import os
 import sys
 import time
 
 import bpy
+import harness
 import numpy as np
+from harness import PACKAGE, evaluated_vertices, front_camera_and_sun
 
 zip_path, address, head_npz, csv_path, out_dir = sys.argv[1:6]
 report: dict = {}
-for obj in list(bpy.data.objects):
-    bpy.data.objects.remove(obj)
-bpy.ops.extensions.package_install_files(
-    filepath=zip_path, repo="user_default", enable_on_install=True
-)
-package = "bl_ext.user_default.panorig"
-runtime = sys.modules[f"{package}.runtime"]
-decode = sys.modules[f"{package}.decode"]
-scene_mod = sys.modules[f"{package}.scene"]
-sequences = sys.modules[f"{package}.common.sequences"]
-prefs = bpy.context.preferences.addons[package].preferences
+harness.install_extension(zip_path)
+runtime = sys.modules[f"{PACKAGE}.runtime"]
+decode = sys.modules[f"{PACKAGE}.decode"]
+scene_mod = sys.modules[f"{PACKAGE}.scene"]
+sequences = sys.modules[f"{PACKAGE}.common.sequences"]
+prefs = bpy.context.preferences.addons[PACKAGE].preferences
 prefs.mode, prefs.address, prefs.timeout = "CONNECT", address, 60.0
 prefs.checkpoint = ""
 state = bpy.context.window_manager.panorig
-
-
-def pump_until(done, limit):
-    start = time.monotonic()
-    while not done():
-        assert time.monotonic() - start < limit, (state.status, state.last_error)
-        runtime.pump()
-        time.sleep(0.02)
+pump_until = functools.partial(harness.pump_until, runtime, state)
 
 
 bpy.ops.panorig.connect()
@@ -65,15 +56,6 @@ report["shape_keys"] = len(keys)
 report["smile_range"] = [keys["mouthSmileLeft"].slider_min, keys["mouthSmileLeft"].slider_max]
 
 
-def evaluated() -> np.ndarray:
-    depsgraph = bpy.context.evaluated_depsgraph_get()
-    mesh = head.evaluated_get(depsgraph).to_mesh()
-    co = np.empty(len(mesh.vertices) * 3, np.float32)
-    mesh.vertices.foreach_get("co", co)
-    head.evaluated_get(depsgraph).to_mesh_clear()
-    return co.reshape(-1, 3)
-
-
 jaw_weight = np.zeros(len(head.data.vertices))
 group = head.vertex_groups["jaw"].index
 for v in head.data.vertices:
@@ -82,18 +64,18 @@ for v in head.data.vertices:
             jaw_weight[v.index] = g.weight
 mouth = jaw_weight > 0.5
 report["jaw_weighted_vertices"] = int(mouth.sum())
-rest = evaluated()
+rest = evaluated_vertices(head)
 bone = rig.pose.bones["jaw"]
 angle = 0.3
 bone.rotation_quaternion = (np.cos(angle / 2), np.sin(angle / 2), 0.0, 0.0)
-jaw_open = evaluated()
+jaw_open = evaluated_vertices(head)
 moved = np.linalg.norm(jaw_open - rest, axis=1)
 report["jaw_mouth_motion"] = float(moved[mouth].mean())
 report["jaw_far_motion"] = float(moved[jaw_weight < 0.01].mean())
 report["jaw_mouth_down"] = float((jaw_open - rest)[mouth][:, 2].mean())  # Blender +z is up
 bone.rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
 keys["mouthSmileLeft"].value = 1.0
-smile = np.linalg.norm(evaluated() - rest, axis=1)
+smile = np.linalg.norm(evaluated_vertices(head) - rest, axis=1)
 report["smile_max_motion"] = float(smile.max())
 report["smile_moving_vertices"] = int((smile > 1e-4).sum())
 keys["mouthSmileLeft"].value = 0.0
@@ -115,18 +97,10 @@ report["shape_fcurves"] = len(bag.fcurves)
 report["keys_per_curve"] = len(bag.fcurves[0].keyframe_points)
 
 # Render frame 1 and the frame where the take opens the mouth widest.
-camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
-camera.data.sensor_fit, camera.data.sensor_width, camera.data.lens = "HORIZONTAL", 36.0, 153.5
-camera.location, camera.rotation_euler = (0.0, -2.7, 0.0), (np.pi / 2, 0.0, 0.0)
-scene.collection.objects.link(camera)
-scene.camera = camera
-light = bpy.data.objects.new("Key", bpy.data.lights.new("Key", "SUN"))
-light.rotation_euler = (np.radians(70), 0.0, np.radians(-20))
-scene.collection.objects.link(light)
+front_camera_and_sun(scene, lens=153.5)
 scene.render.engine = "CYCLES"
 scene.cycles.device, scene.cycles.samples = "CPU", 8
 scene.render.resolution_x = scene.render.resolution_y = 128
-scene.render.film_transparent = True
 jaw_open = seq.expression[:, list(seq.expression_names).index("jawOpen")]
 open_frame = int(channels.frames[int(np.argmax(jaw_open))])
 report["open_frame"] = open_frame
