@@ -37,6 +37,7 @@ class PANORIG_PT_main(bpy.types.Panel):
         col.prop(settings, "texture")
         col.prop(settings, "views")
         col.prop(settings, "level")
+        col.prop(settings, "border")
 
         if RUNTIME.job:
             text = stage_label(state.stage) if state.stage else "Working..."

@@ -22,7 +22,7 @@ from .shared import settings as schema
 # The head settings the panel shows, by schema group.
 PANEL_SETTINGS = {
     schema.HeadSettings: ("seed", "psi"),
-    schema.MeshSettings: ("resolution", "faces", "level"),
+    schema.MeshSettings: ("resolution", "faces", "level", "border"),
     schema.TextureSettings: ("texture", "views"),
 }
 # The photo inversion settings the panel's "From photo" box shows.
