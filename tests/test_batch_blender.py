@@ -3,7 +3,9 @@ bpy 5.0.1 placing the heads of a folder as collection instances."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import trimesh
@@ -11,6 +13,8 @@ import trimesh
 from blender_addon.batch_folder import batch_heads, grid_positions
 
 from .test_blender_addon import run_blender_script
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _batch_folder(root, count: int = 4):
@@ -29,7 +33,11 @@ def _batch_folder(root, count: int = 4):
 
 def test_batch_heads_reads_finished_heads_only(tmp_path):
     heads = batch_heads(_batch_folder(tmp_path))
-    assert "bpy" not in sys.modules  # the folder is read without Blender
+    # The folder is read without Blender: checked in a fresh interpreter, since other tests
+    # import bpy into this one.
+    code = "import sys, blender_addon.batch_folder; print('bpy' in sys.modules)"
+    fresh = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert fresh.stdout.strip() == "False", fresh.stderr
     assert [h.key for h in heads] == [f"seed_{i:06d}" for i in range(4)]
     assert heads[0].rig is not None and heads[1].rig is None
     assert [h.key for h in batch_heads(tmp_path, limit=2)] == ["seed_000000", "seed_000001"]
