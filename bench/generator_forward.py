@@ -1,22 +1,28 @@
-"""Forward time and density-query throughput of the generator at the PanoHead release size.
+"""Reference path vs fast path: backbone, full synthesis and density queries, in one run.
 
-    python bench/generator_forward.py [--preset release|tiny] [--device auto] [--runs 5]
-                                      [--grid 128] [--chunk 1048576] [--autocast]
+    python bench/generator_forward.py [--preset release|tiny|demo] [--device auto] [--runs 5]
+                                      [--grid 128] [--chunk 1048576] [--switches]
 
-Random weights (timings do not depend on the values). Reports medians over ``--runs``:
-backbone (ws -> tri-grid), full synthesis (render at the neural rendering resolution + SR),
-and raw-sigma queries per second on a ``--grid``^3 lattice evaluated in chunks of ``--chunk``
-points, with the process's peak memory. With ``--autocast`` the same runs are repeated under
-torch.autocast (float16 on CUDA, bfloat16 on CPU) and the speed-up is reported as a ratio.
+Random weights (timings do not depend on the values). The reference path is the readable
+modules in ``backend/models``; the fast path is ``G.use_fast_path()`` (``kernels``, compiled).
+Each benchmark runs both paths in turn ``--runs`` times (interleaved, so a change in the
+machine's load falls on both) after one warm-up each; medians are reported with their ratio.
+The fast path's first call (which compiles, or loads the compiled code from the cache) is
+timed separately. Peak memory: on CUDA the allocator's peak; on the CPU the highest resident
+size above the level before the call, sampled every 2 ms. The largest difference between the
+two paths' outputs is printed beside each benchmark.
+
+``--switches`` adds the inference switches, each against the fast path and with its image error:
+``channels_last`` memory format, and on CUDA TF32 matmuls/convolutions and bf16 autocast.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import resource
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,18 +35,49 @@ from backend.devices import resolve_device  # noqa: E402
 from backend.models.presets import PRESETS  # noqa: E402
 
 
-def timed(fn, device: torch.device, runs: int) -> float:
-    fn()  # warm-up (allocator, kernels)
-    times = []
-    for _ in range(runs):
-        if device.type == "cuda":
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+class PeakMemory:
+    """Peak memory of the code inside ``with``, in GiB above what was in use before."""
+
+    PAGE = 4096
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.peak = device, 0.0
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self.PAGE
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            self._base = torch.cuda.memory_allocated()
+            return self
+        self._base = self._top = self._rss()
+        self._stop = threading.Event()
+
+        def watch() -> None:
+            while not self._stop.wait(0.002):
+                self._top = max(self._top, self._rss())
+
+        self._thread = threading.Thread(target=watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+            self.peak = (torch.cuda.max_memory_allocated() - self._base) / 2**30
+            return
+        self._stop.set()
+        self._thread.join()
+        self._top = max(self._top, self._rss())
+        self.peak = (self._top - self._base) / 2**30
 
 
 def lattice(resolution: int, device: torch.device) -> torch.Tensor:
@@ -48,35 +85,105 @@ def lattice(resolution: int, device: torch.device) -> torch.Tensor:
     return torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(1, -1, 3)
 
 
-def peak_memory_gib(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+def largest_difference(a, b) -> float:
+    if isinstance(a, dict):
+        return max(largest_difference(a[k], b[k]) for k in a if isinstance(a[k], torch.Tensor))
+    return float((a.float() - b.float()).abs().max())
 
 
-def measure(G, device, args, autocast: bool) -> dict[str, float]:
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    ctx = torch.autocast(device.type, dtype=dtype) if autocast else contextlib.nullcontext()
-    z = torch.randn(1, G.z_dim, device=device)
-    cond = conditioning_camera().to(device)
-    cam = orbit_cameras(30.0, 10.0).to(device)
-    points = lattice(args.grid, device)
-    with torch.no_grad(), ctx:
-        ws = G.mapping(z, cond, truncation_psi=0.7)
+def benchmarks(G, device: torch.device, args) -> dict:
+    """name -> (function of nothing, returning an output to compare)."""
+    z = torch.randn(1, G.z_dim, device=device, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ws = G.mapping(z, conditioning_camera().to(device), truncation_psi=0.7)
         grids = G.synthesize_grids(ws)
-        backbone = timed(lambda: G.synthesize_grids(ws), device, args.runs)
-        synthesis = timed(lambda: G.synthesis(ws, cam, deterministic=True), device, args.runs)
+    camera = orbit_cameras(30.0, 10.0).to(device)
+    points = lattice(args.grid, device)
 
-        def query_all() -> None:
-            for start in range(0, points.shape[1], args.chunk):
+    def queries():
+        return torch.cat(
+            [
                 G.query(grids, points[:, start : start + args.chunk])["sigma"]
+                for start in range(0, points.shape[1], args.chunk)
+            ],
+            dim=1,
+        )
 
-        query = timed(query_all, device, max(1, args.runs // 2))
     return {
-        "backbone_s": backbone,
-        "synthesis_s": synthesis,
-        "queries_per_s": points.shape[1] / query,
-    }
+        "backbone": lambda: G.synthesize_grids(ws),
+        "synthesis": lambda: G.synthesis(ws, camera, deterministic=True),
+        f"queries {args.grid}^3": queries,
+    }, points.shape[1]
+
+
+def run(G, device, fast: bool, fn, memory: bool = False):
+    G.use_fast_path(fast)
+    synchronize(device)
+    meter = PeakMemory(device) if memory else contextlib.nullcontext()
+    with torch.no_grad(), meter:
+        start = time.perf_counter()
+        out = fn()
+        synchronize(device)
+        seconds = time.perf_counter() - start
+    return seconds, out, (meter.peak if memory else None)
+
+
+def compare(G, device, args) -> None:
+    cases, count = benchmarks(G, device, args)
+    print(
+        f"\n{'benchmark':18s} {'reference s':>12s} {'fast s':>9s} {'speed-up':>9s} "
+        f"{'first fast call s':>18s} {'peak ref GiB':>13s} {'peak fast GiB':>14s} "
+        f"{'max |diff|':>11s}"
+    )
+    for name, fn in cases.items():
+        first, _, _ = run(G, device, True, fn)  # compiles, or loads from the cache
+        ref_s, ref_out, ref_mem = run(G, device, False, fn, memory=True)
+        fast_s, fast_out, fast_mem = run(G, device, True, fn, memory=True)
+        times = {False: [], True: []}
+        for _ in range(args.runs):
+            for fast in (False, True):
+                times[fast].append(run(G, device, fast, fn)[0])
+        ref_m, fast_m = statistics.median(times[False]), statistics.median(times[True])
+        print(
+            f"{name:18s} {ref_m:12.3f} {fast_m:9.3f} {ref_m / fast_m:8.2f}x {first:18.1f} "
+            f"{ref_mem:13.2f} {fast_mem:14.2f} {largest_difference(ref_out, fast_out):11.2e}"
+        )
+        if name.startswith("queries"):
+            print(
+                f"{'':18s} {count / ref_m / 1e6:9.3f} M/s reference, "
+                f"{count / fast_m / 1e6:.3f} M/s fast"
+            )
+
+
+def switches(G, device, args) -> None:
+    """Each inference switch against the fast path alone: speed-up and image error."""
+    cases, _ = benchmarks(G, device, args)
+    synthesis = cases["synthesis"]
+    G.use_fast_path(True)
+    options = {"channels_last": lambda: G.to(memory_format=torch.channels_last)}
+    if device.type == "cuda":
+        options["tf32"] = lambda: (
+            setattr(torch.backends.cuda.matmul, "allow_tf32", True),
+            setattr(torch.backends.cudnn, "allow_tf32", True),
+        )
+        options["bf16 autocast"] = None
+    print(f"\n{'switch (fast path)':22s} {'speed-up':>9s} {'max |image diff|':>17s}")
+    base_s, base_out, _ = run(G, device, True, synthesis)
+    base_s = statistics.median(run(G, device, True, synthesis)[0] for _ in range(args.runs))
+    for name, enable in options.items():
+        if enable is None:
+
+            def fn():
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    return synthesis()
+        else:
+            enable()
+            fn = synthesis
+        run(G, device, True, fn)
+        seconds = statistics.median(run(G, device, True, fn)[0] for _ in range(args.runs))
+        out = run(G, device, True, fn)[1]
+        error = float((out["image"].float() - base_out["image"]).abs().max())
+        print(f"{name:22s} {base_s / seconds:8.2f}x {error:17.2e}")
 
 
 def main() -> None:
@@ -85,8 +192,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--grid", type=int, default=128, help="lattice size for the query test")
-    parser.add_argument("--chunk", type=int, default=2**20, help="points per decoder call")
-    parser.add_argument("--autocast", action="store_true")
+    parser.add_argument("--chunk", type=int, default=2**20, help="points per query call")
+    parser.add_argument("--switches", action="store_true", help="also time inference switches")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -95,26 +202,13 @@ def main() -> None:
     cfg = G.config
     print(
         f"preset {args.preset}: {sum(p.numel() for p in G.parameters()):,} parameters, "
-        f"tri-grid {cfg.grid_size}^2 x {cfg.grid_depth}, "
-        f"render {cfg.neural_rendering_resolution}^2 "
-        f"-> {cfg.img_resolution}^2, device {device}, threads {torch.get_num_threads()}"
+        f"tri-grid {cfg.grid_size}^2 x {cfg.grid_depth}, render "
+        f"{cfg.neural_rendering_resolution}^2 -> {cfg.img_resolution}^2, device {device}, "
+        f"threads {torch.get_num_threads()}, medians of {args.runs} interleaved runs"
     )
-    fp32 = measure(G, device, args, autocast=False)
-    print(f"backbone (ws -> tri-grid)      median {fp32['backbone_s'] * 1000:9.1f} ms")
-    print(f"synthesis (render + SR)        median {fp32['synthesis_s'] * 1000:9.1f} ms")
-    print(
-        f"sigma queries ({args.grid}^3 in chunks of {args.chunk:,})  "
-        f"{fp32['queries_per_s'] / 1e6:7.3f} M/s"
-    )
-    print(
-        f"  -> a 512^3 grid would take {512**3 / fp32['queries_per_s']:.0f} s; "
-        f"peak memory of this process {peak_memory_gib(device):.2f} GiB"
-    )
-    if args.autocast:
-        amp = measure(G, device, args, autocast=True)
-        for key in ("backbone_s", "synthesis_s"):
-            print(f"autocast {key[:-2]:10s} speed-up x{fp32[key] / amp[key]:.2f}")
-        print(f"autocast queries speed-up x{amp['queries_per_s'] / fp32['queries_per_s']:.2f}")
+    compare(G, device, args)
+    if args.switches:
+        switches(G, device, args)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,17 @@
 """Photo inversion: time per step, and how fast PanoRig's schedule gets where PanoHead's does.
 
     python bench/inversion.py [--device auto] [--steps 500] [--resolution R] [--every 10]
-                              [--release-steps 2] [--no-release]
+                              [--release-steps 2] [--no-release] [--no-curves]
 
 1. Seconds per W+ step and per tuning step on the bundled demo model and at the PanoHead
-   release size (random weights: ``random:release``; timings do not depend on the values).
-2. Loss against wall-clock on the demo model for PanoHead's projector schedule (``--steps`` W+
-   steps, 500 as in its projector; lr 0.1 with ramps, w-noise) and for PanoRig's default, on the
-   same losses for both: PanoRig's (foreground L1, MS-SSIM, silhouette, W+ regulariser), since
-   the reference's LPIPS needs a downloaded VGG. The photo is a demo head (seed 3185, psi 2)
-   rendered at yaw 30, pitch 5, its camera estimate off by (-6, +3) degrees. Every ``--every``
+   release size (random weights: ``random:release``; timings do not depend on the values),
+   on the reference path and on the fast path (``G.use_fast_path()``, ``kernels``).
+2. Loss against wall-clock on the demo model, on the reference path, for PanoHead's projector
+   schedule (``--steps`` W+ steps, 500 as in its projector; lr 0.1 with ramps, w-noise) and for
+   PanoRig's default, on the same losses for both: PanoRig's (foreground L1, MS-SSIM,
+   silhouette, W+ regulariser), since the reference's LPIPS needs a downloaded VGG. The photo
+   is a demo head (seed 3185, psi 2) rendered at yaw 30, pitch 5, its camera estimate off by
+   (-6, +3) degrees. Every ``--every``
    steps the current latent and cameras are scored the same way for both (full render size, no
    w-noise); scoring time is left out of the clock. Last: the time PanoRig's schedule needs to
    reach the reference's final score, as a fraction of the reference's time (target <= 1/3).
@@ -111,6 +113,16 @@ def step_times(G, photo: AlignedPhoto, schedule: Schedule, steps: int) -> tuple[
     return statistics.median(fit_steps[pick]), statistics.median(tune_steps[pick])
 
 
+def both_paths(G, photo: AlignedPhoto, schedule: Schedule, steps: int):
+    """``step_times`` on the reference path, then on the fast path (compiled on a first,
+    untimed step)."""
+    G.use_fast_path(False)
+    reference = step_times(G, photo, schedule, steps)
+    G.use_fast_path(True)
+    step_times(G, photo, schedule, 1)  # compiles the training graphs, or loads them
+    return reference, step_times(G, photo, schedule, steps)
+
+
 def step_costs(G, photo: AlignedPhoto, sizes: list[int], repeats: int = 3) -> dict[int, float]:
     """Median seconds of one W+ step at each render size; the sizes take turns, so a change in
     the machine's load falls on all of them alike."""
@@ -202,6 +214,9 @@ def main() -> None:
         "--release-steps", type=int, default=2, help="steps timed at the release size"
     )
     parser.add_argument("--no-release", action="store_true", help="skip the release size")
+    parser.add_argument(
+        "--no-curves", action="store_true", help="only the step times, not the loss curves"
+    )
     args = parser.parse_args()
     device = resolve_device(args.device)
     print(f"device {device}, {torch.get_num_threads()} threads")
@@ -209,16 +224,26 @@ def main() -> None:
     G = open_generator("demo", device)
     size = args.resolution or G.neural_rendering_resolution
     photo = test_photo(G, device, G.neural_rendering_resolution)
-    rows = [("demo", size, *step_times(G, photo, replace(PANORIG, resolution=size), 5))]
+    rows = [("demo", size, *both_paths(G, photo, replace(PANORIG, resolution=size), 5))]
     if not args.no_release:
         R = open_generator("random:release", device)
         release = test_photo(R, device, R.neural_rendering_resolution)
-        timed = step_times(R, release, PANORIG, args.release_steps)
+        timed = both_paths(R, release, PANORIG, args.release_steps)
         rows.append(("release (random weights)", R.neural_rendering_resolution, *timed))
         del R
-    print(f"\n{'model':26s} {'render':>7s} {'s / W+ step':>12s} {'s / tuning step':>16s}")
-    for name, size_shown, fit_s, tune_s in rows:
-        print(f"{name:26s} {size_shown:>5d}^2 {fit_s:12.3f} {tune_s:16.3f}")
+    print(
+        f"\n{'model':26s} {'render':>7s} {'s / W+ step':>12s} {'s / tuning step':>16s}"
+        f"   (reference path -> fast path, speed-up)"
+    )
+    for name, size_shown, (ref_fit, ref_tune), (fast_fit, fast_tune) in rows:
+        print(
+            f"{name:26s} {size_shown:>5d}^2 {ref_fit:5.2f} -> {fast_fit:4.2f} "
+            f"{ref_tune:6.2f} -> {fast_tune:5.2f}   W+ x{ref_fit / fast_fit:.2f}, "
+            f"tuning x{ref_tune / fast_tune:.2f}"
+        )
+    if args.no_curves:
+        return
+    G.use_fast_path(False)  # the schedules below compare on the reference path
 
     reference = replace(PANOHEAD, steps=args.steps, resolution=size)
     ours = replace(PANORIG, resolution=size)

@@ -1,2 +1,14 @@
-"""Fused GPU kernels. Each kernel lives beside a readable PyTorch reference in ``backend`` and
-has a parity test; the reference runs everywhere, the fused path only where CUDA is present."""
+"""Fast paths beside PanoRig's readable PyTorch reference (``backend/models``).
+
+Each fused operation here has its reference in ``backend`` and a parity test
+(``tests/test_kernels.py``). Fused code is compiled with ``torch.compile`` (C++/OpenMP on the
+CPU, Triton on CUDA) and falls back to the reference where it cannot be.
+
+- ``trigrid.fused_query``: tri-grid / tri-plane sampling, channels-last, fused with the decoder.
+- ``compiled``: compile-on-first-use with a persistent cache and a logged fall-back.
+"""
+
+from . import trigrid
+from .compiler import cache_dir, compiled, unavailable_reason
+
+__all__ = ["cache_dir", "compiled", "trigrid", "unavailable_reason"]

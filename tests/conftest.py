@@ -1,6 +1,12 @@
+import os
 from pathlib import Path
 
 import pytest
+
+# Commands run by the tests (in-process or as subprocesses) use the reference modules unless a
+# test asks for the fast path: compiling every test's model would cost minutes each. The fast
+# path has its own tests (test_kernels.py, the conformance tests, one command).
+os.environ.setdefault("PANORIG_KERNELS", "reference")
 
 
 @pytest.fixture(scope="session")

@@ -15,13 +15,15 @@ ATOL = 1e-5
 ATOL_SR = 1e-4  # the super-resolved image (values up to ~15) accumulates more rounding
 
 
-@pytest.fixture(scope="module")
-def fixture(shared_dir):
+@pytest.fixture(scope="module", params=["reference", "fast"])
+def fixture(shared_dir, request):
+    """The fixture's generator on the reference path and on the fast path (compiled kernels;
+    the first test compiles, about two minutes on two cold cores)."""
     root = shared_dir / "fixtures" / "panohead_tiny"
     inputs = dict(np.load(root / "inputs.npz"))
     outputs = dict(np.load(root / "outputs.npz"))
     G = load_generator(root / "G_tiny.pkl", device="cpu")
-    return G, inputs, outputs
+    return G.use_fast_path(request.param == "fast"), inputs, outputs
 
 
 def _close(name, actual, expected, atol=ATOL):

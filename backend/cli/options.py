@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from ..common.settings import HeadSettings, Settings, fields_of, spec_of, validate
+from ..models.fast_path import KERNELS, KERNELS_ENV
 from ..models.presets import PRESETS
 
 T = TypeVar("T", bound=Settings)
@@ -127,6 +128,14 @@ def check_head_file(path: Path | None) -> None:
 def add_device_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto: the GPU if any)"
+    )
+    parser.add_argument(
+        "--kernels",
+        choices=KERNELS,
+        default=os.environ.get(KERNELS_ENV, "fast"),
+        help="fast: fused kernels, compiled on first use and cached in ~/.cache/panorig/inductor "
+        "(without a C++ compiler or Triton they run uncompiled, said once); reference: the "
+        "readable PyTorch modules (default: $PANORIG_KERNELS, else fast)",
     )
 
 

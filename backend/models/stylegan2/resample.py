@@ -11,6 +11,10 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from kernels import fir
+
+from ..fast_path import is_active
+
 
 def fir_filter(taps: Sequence[float] = (1, 3, 3, 1)) -> torch.Tensor:
     """Outer product of ``taps`` with itself, normalised to sum 1 (``resample_filter``)."""
@@ -24,6 +28,11 @@ def filter2d(
 ) -> torch.Tensor:
     """Pad ``x`` by (left, right, top, bottom), negative crops; convolve channels with ``f``."""
     channels = x.shape[1]
+    # Symmetric filters only in practice, but flip so the operation is a true convolution.
+    kernel = (f * gain).to(x.dtype).flip([0, 1])
+    if is_active() and fir.can_filter(pad):
+        return fir.filter2d(x, kernel, pad[0])
+    weight = kernel[None, None].repeat(channels, 1, 1, 1)
     x = F.pad(x, [max(p, 0) for p in pad])
     x = x[
         :,
@@ -31,8 +40,6 @@ def filter2d(
         max(-pad[2], 0) : x.shape[2] - max(-pad[3], 0),
         max(-pad[0], 0) : x.shape[3] - max(-pad[1], 0),
     ]
-    # Symmetric filters only in practice, but flip so the operation is a true convolution.
-    weight = (f * gain).to(x.dtype).flip([0, 1])[None, None].repeat(channels, 1, 1, 1)
     return F.conv2d(x, weight, groups=channels)
 
 

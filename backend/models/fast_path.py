@@ -1,0 +1,88 @@
+"""The generator's fast path: its hot parts routed through ``kernels``, beside the readable
+modules that stay the reference.
+
+``TriGridGenerator.use_fast_path()`` switches a generator over. Its field queries then sample
+the grids with ``kernels.trigrid``, and while it renders, ``active()`` tells the StyleGAN2 layers
+below to take their fused forms (``kernels.compiled`` epilogues, ``kernels.fir``). Nothing is
+stored on the modules: a deep copy (pivotal tuning tunes one) runs its own weights the same way,
+and nothing compiled enters a state dict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import os
+import weakref
+from collections.abc import Callable, Iterator
+
+import torch
+
+from kernels import trigrid
+
+# The process-wide default, so worker processes (the service's, a batch's) inherit the choice
+# made on the command line: 'fast' or 'reference' (the library's default).
+KERNELS_ENV = "PANORIG_KERNELS"
+KERNELS = ("fast", "reference")
+
+
+_ACTIVE = contextvars.ContextVar("panorig_fast_path", default=False)
+
+
+@contextlib.contextmanager
+def active(enabled: bool) -> Iterator[None]:
+    """Within: layers take their fused forms when ``enabled`` (a generator's ``fast_path``)."""
+    token = _ACTIVE.set(enabled)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def is_active() -> bool:
+    return _ACTIVE.get()
+
+
+def dispatching(method: Callable) -> Callable:
+    """A generator method that runs with ``active(self.fast_path)``."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        with active(self.fast_path):
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+def enabled_by_default() -> bool:
+    """Whether new generators start on the fast path: ``$PANORIG_KERNELS`` is 'fast'."""
+    value = os.environ.get(KERNELS_ENV, "reference")
+    if value not in KERNELS:
+        raise ValueError(f"{KERNELS_ENV}={value!r} is not one of {', '.join(KERNELS)}.")
+    return value == "fast"
+
+
+# One channels-last copy of the last grids queried without gradients: mesh extraction and
+# texture baking query the same grids chunk after chunk.
+_layout: dict[str, object] = {"key": None, "volumes": None}
+
+
+def _volumes(G, grids: torch.Tensor) -> torch.Tensor:
+    depth = getattr(G.grid_sampler, "depth", 1)
+    if torch.is_grad_enabled() and grids.requires_grad:
+        return trigrid.channels_last(grids, depth).contiguous()
+    ref = _layout["key"]
+    if ref is not None and ref[0]() is grids and ref[1] == grids._version:
+        return _layout["volumes"]
+    volumes = trigrid.channels_last(grids, depth).contiguous()
+    forget = weakref.ref(grids, lambda _: _layout.update(key=None, volumes=None))
+    _layout["key"], _layout["volumes"] = (forget, grids._version), volumes
+    return volumes
+
+
+def query(G, grids: torch.Tensor, points: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``G.query`` with the sampling done by ``kernels.trigrid`` (the decoder is the same)."""
+    sampler = G.grid_sampler
+    features = trigrid.sample(_volumes(G, grids), sampler.inverse_axes, points, sampler.box_warp)
+    return G.decoder(features)
