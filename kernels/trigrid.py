@@ -39,7 +39,8 @@ def corners(
     height: int,
     width: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows and weights of every point's corners: ([N*M, P*K] int64, [N*M, P*K] float).
+    """Rows and weights of every point's corners: ([N*M, P*K] int64, [N*M, P*K] float), the
+    weights divided by P so that their weighted sum is the mean over the planes.
 
     ``points`` [N, M, 3] in world units; ``inverse_axes`` [P, 3, 3] the sampler's. Row r of
     batch n, plane p is ``(n*P + p)*D*H*W + (z*H + y)*W + x`` in the channels-last table; K is 8
@@ -68,7 +69,7 @@ def corners(
                 )
                 cell = (zi.clamp(0, depth - 1) * height + yi.clamp(0, height - 1)) * width
                 rows.append(first + (cell + xi.clamp(0, width - 1)).long())
-                weights.append(wx * wy * wz * inside)
+                weights.append(wx * wy * wz * inside / planes)  # the mean over the planes
     k = len(rows)
     return (
         torch.stack(rows, dim=-1).reshape(n * m, planes * k),
@@ -89,5 +90,5 @@ def sample(
     n, planes, depth, height, width, features = volumes.shape
     rows, weights = _corners(points, inverse_axes.to(points.dtype), box_warp, depth, height, width)
     table = volumes.reshape(-1, features)
-    summed = F.embedding_bag(rows, table, per_sample_weights=weights, mode="sum")
-    return (summed / planes).reshape(n, points.shape[1], features)
+    mean = F.embedding_bag(rows, table, per_sample_weights=weights, mode="sum")
+    return mean.reshape(n, points.shape[1], features)
