@@ -168,7 +168,7 @@ def switches(G, device, args) -> None:
         )
         options["bf16 autocast"] = None
     print(f"\n{'switch (fast path)':22s} {'speed-up':>9s} {'max |image diff|':>17s}")
-    base_s, base_out, _ = run(G, device, True, synthesis)
+    base_out = run(G, device, True, synthesis)[1]
     base_s = statistics.median(run(G, device, True, synthesis)[0] for _ in range(args.runs))
     for name, enable in options.items():
         if enable is None:

@@ -194,3 +194,11 @@ def test_the_command_line_switch(shared_dir, tmp_path):
         images[path] = np.asarray(Image.open(image)).astype(int)
         assert os.environ.get(KERNELS_ENV) == before
     assert np.abs(images["fast"] - images["reference"]).max() <= 1
+
+
+def test_a_bad_default_is_refused_with_the_fix(monkeypatch):
+    from backend.models.fast_path import KERNELS_ENV
+
+    monkeypatch.setenv(KERNELS_ENV, "fastest")
+    with pytest.raises(ValueError, match="set it to one of those, or unset it"):
+        PRESETS["tiny"]().build()

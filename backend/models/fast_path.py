@@ -59,7 +59,10 @@ def enabled_by_default() -> bool:
     """Whether new generators start on the fast path: ``$PANORIG_KERNELS`` is 'fast'."""
     value = os.environ.get(KERNELS_ENV, "reference")
     if value not in KERNELS:
-        raise ValueError(f"{KERNELS_ENV}={value!r} is not one of {', '.join(KERNELS)}.")
+        raise ValueError(
+            f"{KERNELS_ENV}={value!r} is not one of {', '.join(KERNELS)}: set it to one of "
+            f"those, or unset it (the library then uses the reference path)."
+        )
     return value == "fast"
 
 
