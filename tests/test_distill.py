@@ -1,0 +1,43 @@
+"""The demo generator's distillation recipe (the training itself is ``train-demo``, too slow
+for the suite; its held-out figures are in tests/test_demo_model.py)."""
+
+from __future__ import annotations
+
+import torch
+
+from backend.teacher.distill import COLOUR_INSIDE, colour_weight
+
+
+def test_colour_counts_through_the_depth_renders_composite():
+    sdf = torch.tensor([0.0, 0.02, -0.02, -COLOUR_INSIDE / 2, -COLOUR_INSIDE, 0.03, 0.1, -0.2])
+    w = colour_weight(sdf)
+    # on the surface, just outside it and down to COLOUR_INSIDE below it: full weight
+    assert torch.equal(w[:5], torch.ones(5))
+    # fading within 0.01 outside the band, and gone far out or deep in
+    assert 0.3 < w[5] < 0.4
+    assert w[6] < 1e-3 and w[7] < 1e-3
+
+
+def test_colour_weight_fades_monotonically_away_from_the_band():
+    outside = colour_weight(torch.linspace(0.02, 0.2, 50))
+    inside = colour_weight(torch.linspace(-COLOUR_INSIDE, -0.3, 50))
+    assert torch.all(outside[1:] <= outside[:-1]) and torch.all(inside[1:] <= inside[:-1])
+
+
+def test_a_few_distillation_steps_train_the_generator():
+    """The loop ``train-demo`` runs, at toy size: the losses are finite and the weights move."""
+    from backend.models.presets import demo
+    from backend.teacher.distill import DistillSettings, teacher_samples, train_demo
+
+    settings = DistillSettings(steps=3, batch=2, batch_points=256, points=2000, render=8)
+    data = [teacher_samples(seed, settings.points, settings.render) for seed in (1000, 1001)]
+    G, record = train_demo(settings, data)
+    assert len(record["history"]) == 2  # steps 0 and 2
+    assert all(torch.isfinite(torch.tensor(list(h.values()))).all() for h in record["history"])
+    torch.manual_seed(settings.torch_seed)
+    untrained = demo().build()
+    moved = [
+        (a - b).abs().max() for a, b in zip(G.parameters(), untrained.parameters(), strict=True)
+    ]
+    assert max(moved) > 0
+    assert not G.training and G.backbone.mapping.w_avg.abs().sum() > 0
