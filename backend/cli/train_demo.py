@@ -13,7 +13,9 @@ COMMAND = "python -m backend train-demo"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train-demo", help="rebuild the bundled demo generator (CPU, ~40 min)")
+    p = sub.add_parser(
+        "train-demo", help="rebuild the bundled demo generator (CPU, ~75 min on 2 cores)"
+    )
     defaults = DistillSettings()
     p.add_argument("--first-seed", type=int, default=defaults.seeds[0])
     p.add_argument("--heads", type=int, default=defaults.seeds[1] - defaults.seeds[0])
