@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import torch
 
-from backend.teacher.distill import COLOUR_INSIDE, colour_weight
+from backend.models.presets import demo
+from backend.teacher.distill import (
+    COLOUR_INSIDE,
+    DistillSettings,
+    colour_weight,
+    teacher_samples,
+    train_demo,
+)
 
 
 def test_colour_counts_through_the_depth_renders_composite():
@@ -26,9 +33,6 @@ def test_colour_weight_fades_monotonically_away_from_the_band():
 
 def test_a_few_distillation_steps_train_the_generator():
     """The loop ``train-demo`` runs, at toy size: the losses are finite and the weights move."""
-    from backend.models.presets import demo
-    from backend.teacher.distill import DistillSettings, teacher_samples, train_demo
-
     settings = DistillSettings(steps=3, batch=2, batch_points=256, points=2000, render=8)
     data = [teacher_samples(seed, settings.points, settings.render) for seed in (1000, 1001)]
     G, record = train_demo(settings, data)
