@@ -3,6 +3,7 @@ for the suite; its held-out figures are in tests/test_demo_model.py)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from backend.models.presets import demo
@@ -45,3 +46,23 @@ def test_a_few_distillation_steps_train_the_generator():
     ]
     assert max(moved) > 0
     assert not G.training and G.backbone.mapping.w_avg.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--heads", "0"], "--heads 0 is too few"),
+        (["--heads", "3"], "--heads 3 is too few"),
+        (["--steps", "-5"], "--steps and --workers must be at least 1"),
+        (["--workers", "0"], "--steps and --workers must be at least 1"),
+        (["--out", "{tmp}/a-file/demo.safetensors"], "is a file, not a folder"),
+        (["--out", "/proc/demo.safetensors"], "/proc is not writable"),
+    ],
+)
+def test_train_demo_refuses_bad_arguments_before_any_work(args, message, tmp_path, capsys):
+    from backend.cli import main
+
+    (tmp_path / "a-file").write_text("")
+    assert main(["train-demo", *(a.format(tmp=tmp_path) for a in args)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "teacher heads" not in err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -177,9 +178,13 @@ def writable_folder(folder: Path, what: str = "--out", target: Path | None = Non
         raise ValueError(
             f"cannot write {what} {target}: {exc.strerror or exc}. Choose a folder you can write."
         ) from None
-    if not os.access(folder, os.W_OK | os.X_OK):
+    # A file made and removed is the real test: os.access says yes to root everywhere, even in
+    # /proc, and an output refused only after the work loses that work.
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
         raise ValueError(
             f"cannot write {what} {target}: {folder} is not writable. "
             "Choose a folder you can write."
-        )
+        ) from None
     return folder

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..models.checkpoint import DEMO_PATH, save_generator
 from ..progress import progress_bar
 from ..teacher.distill import DistillSettings, build_dataset, record_json, train_demo
+from .options import writable_file
 
 COMMAND = "python -m backend train-demo"
 
@@ -26,6 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Checked before the teacher heads (about 20 minutes) are built, not after training.
+    batch = DistillSettings().batch
+    if args.heads < batch:
+        raise ValueError(f"--heads {args.heads} is too few: each step trains on {batch} heads")
+    if args.steps < 1 or args.workers < 1 or args.first_seed < 0:
+        raise ValueError("--steps and --workers must be at least 1 and --first-seed at least 0")
+    writable_file(args.out)
     settings = DistillSettings(
         seeds=(args.first_seed, args.first_seed + args.heads),
         steps=args.steps,
