@@ -35,7 +35,7 @@ class PANORIG_PT_main(bpy.types.Panel):
         col.prop(settings, "resolution")
         col.prop(settings, "faces")
         col.prop(settings, "texture")
-        col.prop(settings, "views")
+        _optional(col, settings, "views")
         col.prop(settings, "level")
         col.prop(settings, "border")
 
@@ -96,6 +96,7 @@ def _draw_photos(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
     col = box.column(align=True)
     col.prop(settings, "steps")
     col.prop(settings, "tune_steps")
+    _optional(col, settings, "fit_resolution")
     row = box.row(align=True)
     row.operator("panorig.align", icon="VIEWZOOM")
     row.operator("panorig.invert", icon="USER")
@@ -114,6 +115,15 @@ def _draw_photos(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
             col.label(text="Taken as aligned (no landmarks)")
         for i, line in enumerate(_wrap(crop.warning, 28)):
             col.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
+
+
+def _optional(layout: bpy.types.UILayout, settings, name: str) -> None:
+    """An optional setting: its "Auto" toggle, then the value, greyed out while automatic."""
+    row = layout.row(align=True)
+    row.prop(settings, f"{name}_auto", text="", icon="AUTO")
+    value = row.row(align=True)
+    value.active = not getattr(settings, f"{name}_auto")
+    value.prop(settings, name)
 
 
 def _connected() -> bool:

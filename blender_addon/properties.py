@@ -26,7 +26,7 @@ PANEL_SETTINGS = {
     schema.TextureSettings: ("texture", "views"),
 }
 # The photo inversion settings the panel's "From photo" box shows.
-PHOTO_SETTINGS = {schema.InversionSettings: ("steps", "tune_steps")}
+PHOTO_SETTINGS = {schema.InversionSettings: ("steps", "tune_steps", "fit_resolution")}
 
 
 def schema_property(group: type, name: str):
@@ -120,6 +120,12 @@ class PanoRigSettings(bpy.types.PropertyGroup):
             name="Auto",
             default=True,
             description="Super-resolved views only for generators that have super-resolution",
+        ),
+        "fit_resolution_auto": BoolProperty(
+            name="Auto",
+            default=True,
+            description="Fit at the generator's own render size (on a CPU, 32 or 64 is several "
+            "times faster)",
         ),
         "bake_correctives": BoolProperty(
             name="Bake pose correctives",

@@ -3,7 +3,9 @@
 Everything goes through the installed add-on: its client, its handlers and scene builders,
 its rig builder and animation import. Prints one 'DEMO {json}' line.
 
-    python blender_demo.py ZIP ADDRESS SEEDS FLAME OUT_DIR
+    python blender_demo.py ZIP ADDRESS SEEDS FLAME PHOTO OUT_DIR
+
+PHOTO ('' for none) is inverted through the panel's "From photo" section into a third head.
 """
 
 import json
@@ -18,9 +20,12 @@ import numpy as np
 from mathutils import Vector
 from PIL import Image, ImageDraw
 
-zip_path, address, seeds_arg, flame, out_dir = sys.argv[1:6]
+zip_path, address, seeds_arg, flame, photo, out_dir = sys.argv[1:7]
 seeds = [int(s) for s in seeds_arg.split(",") if s.strip()]
 VIEWS = 4  # turntable views per head: front, left, back, right
+# The photo's fit: enough steps for its silhouette and colours around the head (the face itself
+# comes from the photo, projected into the texture), at a render size a CPU fits in a minute.
+FIT_STEPS, TUNE_STEPS, FIT_RESOLUTION = 60, 20, 32
 # Cycles with few samples and denoising beats EEVEE on this software-GL CPU machine: about
 # 8-10 s a 512² frame against EEVEE's 80 s first frame (shader compile) and 30 s after.
 CYCLES_SAMPLES = 6
@@ -86,6 +91,24 @@ for i, seed in enumerate(seeds):
         pump_until(lambda: runtime.RUNTIME.job is None, 900)
     head = bpy.data.objects[f"PanoRig_seed{seed}"]
     head.location.x = 0.8 * i  # side by side, in generator units
+    heads.append(head)
+    notes.append(state.stage)
+
+if photo:
+    folder, name = os.path.split(photo)
+    bpy.ops.panorig.add_photos(directory=folder, files=[{"name": name}])
+    with timed(f"align {name}"):
+        bpy.ops.panorig.align()
+        pump_until(lambda: runtime.RUNTIME.job is None, 300)
+    crop = state.crops[0]
+    notes.append(f"{name}: yaw {crop.yaw:+.0f}, pitch {crop.pitch:+.0f}, roll {crop.roll:+.0f}")
+    settings.steps, settings.tune_steps = FIT_STEPS, TUNE_STEPS
+    settings.fit_resolution_auto, settings.fit_resolution = False, FIT_RESOLUTION
+    with timed(f"invert {name} (fit + mesh + texture)"):
+        bpy.ops.panorig.invert()
+        pump_until(lambda: runtime.RUNTIME.job is None, 900)
+    head = context.view_layer.objects.active  # the inverted head lands selected and active
+    head.location.x = 0.8 * len(heads)
     heads.append(head)
     notes.append(state.stage)
 
@@ -208,7 +231,8 @@ with timed("contact sheet"):
         (10, 10),
         "PanoRig demo: turntables of the generated heads (seeds "
         + ", ".join(str(s) for s in seeds)
-        + "), then the rigged head animated by the built-in performance",
+        + (f") and of the head inverted from {os.path.basename(photo)}" if photo else ")")
+        + ", then a rigged head animated by the built-in performance",
         fill=(220, 220, 220),
         font_size=20,
     )

@@ -1,9 +1,11 @@
 """The main job end to end: backend service + Blender (bpy) driving the add-on's own code.
 
     python demo/make_demo.py [--checkpoint demo|PATH] [--flame PATH] [--out out] [--seeds 8,13]
+                             [--photo astronaut|PATH|none]
 
 Builds the add-on, starts the backend on a free loopback port, then in a fresh bpy process
-installs the add-on and generates heads, binds the open template rig (FLAME with
+installs the add-on and generates heads, inverts a portrait into a third head (scikit-image's
+public-domain astronaut unless --photo says otherwise), binds the open template rig (FLAME with
 --flame PATH), plays the bundled demo animation and renders a turntable, animation frames and
 a contact sheet; saves out/demo.blend. Prints every stage's time and where the files are.
 """
@@ -29,6 +31,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def portrait(choice: str, out: Path) -> Path | str:
+    """The photo to invert: a file, scikit-image's astronaut written as a PNG, or '' for none."""
+    if choice == "none":
+        return ""
+    if choice != "astronaut":
+        path = Path(choice).resolve()
+        if not path.is_file():
+            raise SystemExit(f"--photo {choice}: no such file (give a portrait, astronaut or none)")
+        return path
+    from PIL import Image
+    from skimage import data
+
+    path = out / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(path)
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", default="demo", help="demo (bundled) or a checkpoint path")
@@ -36,9 +55,16 @@ def main() -> int:
     # a fair (8) and the darkest (13) skin among seeds 0-15 of the demo family (at psi 1, its own
     # variety); the rest of its heads differ less, mostly in skin tone
     parser.add_argument("--seeds", default="8,13")
+    parser.add_argument(
+        "--photo",
+        default="astronaut",
+        help="a portrait to invert into a head: a path, 'astronaut' (scikit-image's public-domain "
+        "portrait) or 'none'",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "out")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    photo = portrait(args.photo, args.out)
     times: dict[str, float] = {}
 
     start = time.perf_counter()
@@ -96,6 +122,7 @@ def main() -> int:
                     address,
                     args.seeds,
                     args.flame,
+                    str(photo),
                     str(args.out),
                 ],
                 env=env,

@@ -40,7 +40,7 @@ def test_panel_bounds_defaults_and_help_equal_the_schema(report):
     # Texture sizes the backend would refuse (1-255) are not offered at all.
     assert props["texture"]["items"][:2] == ["0", "256"]
     # The photo settings are covered too.
-    assert {"steps", "tune_steps"} <= {info.name for info in _panel_fields()}
+    assert {"steps", "tune_steps", "fit_resolution"} <= {info.name for info in _panel_fields()}
     assert props["photos"]["type"] == "COLLECTION"
 
 
@@ -50,6 +50,8 @@ def test_panel_defaults_are_the_request_defaults(report):
     # Invert and align send every inversion setting: the panel's, and the schema's defaults
     # for the rest (face, aligned, yaw, pitch).
     assert report["photo_defaults"] == schema.as_dict(schema.InversionSettings())
+    # The fit's render size is the generator's own until the artist unticks "Auto".
+    assert report["photo_defaults"]["fit_resolution"] is None and report["photo_fit_32"] == 32
 
 
 def test_nan_in_a_field_is_refused_with_its_label(report):

@@ -34,6 +34,9 @@ for prop in bpy.types.Scene.bl_rna.properties["panorig"].fixed_type.properties:
 settings = bpy.context.scene.panorig
 report["defaults"] = request_values(settings)
 report["photo_defaults"] = inversion_values(settings)
+settings.fit_resolution_auto, settings.fit_resolution = False, 32
+report["photo_fit_32"] = inversion_values(settings)["fit_resolution"]
+settings.fit_resolution_auto = True
 for name in ("psi", "level"):
     setattr(settings, name, math.nan)
     try:

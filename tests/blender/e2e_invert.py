@@ -155,6 +155,7 @@ report["panel_icons_after_align"] = drawn["icons"]
 report["align_scene_unchanged"] = scene_state() == before
 
 settings.steps, settings.tune_steps = 5, 2
+settings.fit_resolution_auto, settings.fit_resolution = False, 32
 settings.resolution, settings.faces, settings.texture = 64, 2000, "256"
 before = scene_state()
 stages: dict = {}  # stage -> seconds into the job when it was first seen
