@@ -81,7 +81,8 @@ def test_a_failing_seed_is_recorded_while_the_others_finish(first_run):
         assert row.status == "done" and row.error == ""
         assert (out / "heads" / f"{key}.glb").is_file()
         assert (out / "heads" / f"{key}.rig.npz").is_file()
-        assert row.faces == 2000 and 0 < row.fit_residual < 0.05
+        # decimation aims at 2,000 faces; dropping degenerate ones may leave a few fewer
+        assert 1980 <= row.faces <= 2000 and 0 < row.fit_residual < 0.05
         assert {"latent", "density", "rig", "export"} <= set(row.timings)
         assert row.checkpoint_hash == identity["checkpoint_hash"]
         assert row.settings_hash == identity["settings_hash"] and row.psi == 0.7

@@ -188,7 +188,8 @@ class MeshSettings(Settings):
     faces: int = setting(
         60000,
         "Faces",
-        "Face count of the mesh after decimation",
+        "Face count of the mesh after decimation (at most this many; dropping degenerate faces "
+        "can leave a few fewer)",
         min=MIN_RIG_FACES,
         max=2_000_000,
     )
