@@ -31,21 +31,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def portrait(choice: str, out: Path) -> Path | str:
-    """The photo to invert: a file, scikit-image's astronaut written as a PNG, or '' for none."""
+def portrait(choice: str, out: Path) -> str:
+    """The photo to invert: a file's path, scikit-image's astronaut written as a PNG, or ''."""
     if choice == "none":
         return ""
     if choice != "astronaut":
         path = Path(choice).resolve()
         if not path.is_file():
             raise SystemExit(f"--photo {choice}: no such file (give a portrait, astronaut or none)")
-        return path
+        return str(path)
     from PIL import Image
     from skimage import data
 
     path = out / "astronaut.png"
     Image.fromarray(data.astronaut()).save(path)
-    return path
+    return str(path)
 
 
 def main() -> int:
@@ -122,7 +122,7 @@ def main() -> int:
                     address,
                     args.seeds,
                     args.flame,
-                    str(photo),
+                    photo,
                     str(args.out),
                 ],
                 env=env,
