@@ -17,7 +17,8 @@
    reach the reference's final score, as a fraction of the reference's time (target <= 1/3).
 
 Two clocks: wall-clock seconds as they passed, and "step seconds": each step counted at the
-median time of a W+ step at its render size, measured interleaved at both sizes in this run.
+median time of a W+ step of its kind (render size; light, with a third of the samples per ray,
+or full), measured interleaved for every kind in this run.
 On a shared machine the wall clock mostly measures the neighbours' load; the verdict uses the
 step seconds, which charge both schedules the same price for the same work.
 
@@ -53,6 +54,7 @@ from backend.inversion.optimize import (  # noqa: E402
     PANOHEAD,
     PANORIG,
     Schedule,
+    depth_samples,
     fit_latent,
     latent_statistics,
     photo_targets,
@@ -101,7 +103,8 @@ def step_times(G, photo: AlignedPhoto, schedule: Schedule, steps: int) -> tuple[
         stamps.append(time.perf_counter())
 
     stamp()
-    fit = fit_latent(G, [photo], replace(schedule, steps=steps, coarse=0.0), on_step=stamp)
+    full = replace(schedule, steps=steps, coarse=0.0, light=0.0)
+    fit = fit_latent(G, [photo], full, on_step=stamp)
     fit_steps = np.diff(stamps).tolist()
     stamps.clear()
     stamp()
@@ -123,12 +126,21 @@ def both_paths(G, photo: AlignedPhoto, schedule: Schedule, steps: int):
     return reference, step_times(G, photo, schedule, steps)
 
 
-def step_costs(G, photo: AlignedPhoto, sizes: list[int], repeats: int = 3) -> dict[int, float]:
-    """Median seconds of one W+ step at each render size; the sizes take turns, so a change in
-    the machine's load falls on all of them alike."""
+Render = tuple[int, bool]  # render size, light (fewer samples per ray)
+
+
+def render_kind(G, schedule: Schedule, fraction: float) -> Render:
+    """How the W+ step at ``fraction`` of ``schedule`` renders."""
+    light = depth_samples(G, schedule, fraction) is not None
+    return render_size(G, schedule, fraction), light
+
+
+def step_costs(G, photo: AlignedPhoto, kinds: list[Render], repeats: int = 3) -> dict:
+    """Median seconds of one W+ step of each kind; the kinds take turns, so a change in the
+    machine's load falls on all of them alike."""
     device = next(G.parameters()).device
     latent_statistics(G)
-    seconds: dict[int, list[float]] = {size: [] for size in sizes}
+    seconds: dict[Render, list[float]] = {kind: [] for kind in kinds}
     stamps: list[float] = []
 
     def stamp(*_) -> None:
@@ -136,14 +148,15 @@ def step_costs(G, photo: AlignedPhoto, sizes: list[int], repeats: int = 3) -> di
         stamps.append(time.perf_counter())
 
     for _ in range(repeats):
-        for size in sizes:
+        for size, light in kinds:
             stamps.clear()
             stamp()
-            fit_latent(
-                G, [photo], replace(PANORIG, steps=3, coarse=0.0, resolution=size), on_step=stamp
+            schedule = replace(
+                PANORIG, steps=3, coarse=0.0, resolution=size, light=1.0 if light else 0.0
             )
-            seconds[size] += np.diff(stamps)[1:].tolist()  # the first step sets up, left out
-    return {size: statistics.median(values) for size, values in seconds.items()}
+            fit_latent(G, [photo], schedule, on_step=stamp)
+            seconds[size, light] += np.diff(stamps)[1:].tolist()  # the first sets up, left out
+    return {kind: statistics.median(values) for kind, values in seconds.items()}
 
 
 def score(G, photo: AlignedPhoto, size: int):
@@ -168,7 +181,7 @@ Point = tuple[int, float, float, float]  # step, wall seconds, step seconds, sco
 
 
 def loss_curve(
-    G, photo, schedule: Schedule, size: int, every: int, costs: dict[int, float]
+    G, photo, schedule: Schedule, size: int, every: int, costs: dict[Render, float]
 ) -> list[Point]:
     """(step, wall seconds, step seconds, score) every ``every`` steps and at the last."""
     device = next(G.parameters()).device
@@ -180,7 +193,7 @@ def loss_curve(
     def on_step(step: int, ws: torch.Tensor, cameras: torch.Tensor) -> None:
         synchronize(device)
         clock["wall"] += time.perf_counter() - clock["since"]
-        clock["steps"] += costs[render_size(G, schedule, step / schedule.steps)]
+        clock["steps"] += costs[render_kind(G, schedule, step / schedule.steps)]
         if (step + 1) % every == 0 or step + 1 == schedule.steps:
             curve.append((step + 1, clock["wall"], clock["steps"], evaluate(ws, cameras)))
         synchronize(device)
@@ -247,11 +260,15 @@ def main() -> None:
 
     reference = replace(PANOHEAD, steps=args.steps, resolution=size)
     ours = replace(PANORIG, resolution=size)
-    sizes = sorted({render_size(G, s, f) for s in (reference, ours) for f in (0.0, 0.99)})
-    costs = step_costs(G, photo, sizes)
+    kinds = sorted(
+        {render_kind(G, s, i / s.steps) for s in (reference, ours) for i in range(s.steps)}
+    )
+    costs = step_costs(G, photo, kinds)
     print(
-        "\nW+ step at each render size (median, interleaved): "
-        + ", ".join(f"{s}^2 {c:.3f} s" for s, c in costs.items())
+        "\nW+ step of each kind (median, interleaved): "
+        + ", ".join(
+            f"{s}^2{' light' if light else ''} {c:.3f} s" for (s, light), c in costs.items()
+        )
     )
     curves = {
         f"PanoHead projector ({reference.steps} steps)": loss_curve(

@@ -53,7 +53,7 @@ def workloads(G, device: torch.device, lattice: int) -> dict:
         source="bench",
     )
     latent_statistics(G)
-    one_step = replace(PANORIG, steps=1, coarse=0.0)
+    one_step = replace(PANORIG, steps=1, coarse=0.0, light=0.0)
 
     @torch.no_grad()
     def forward():

@@ -28,6 +28,7 @@ from backend.inversion.losses import (
 from backend.inversion.optimize import (
     PANORIG,
     camera_angles,
+    depth_samples,
     invert,
     latent_statistics,
     locality_samples,
@@ -335,6 +336,24 @@ def test_bad_inputs_are_refused(demo, case, message):
 
 
 # ----------------------------------------------------------------------------- building blocks
+
+
+def test_light_renders_stand_in_for_full_ones(demo, target):
+    """The W+ stage renders with a third of the samples per ray until its last tenth: a cheap
+    render that is close to the full one, and the full one (all samples) exactly as before."""
+    assert depth_samples(demo, SCHEDULE, 0.0) == (16, 16)  # the demo renders with 48 + 48
+    assert depth_samples(demo, SCHEDULE, 0.89) == (16, 16)
+    assert depth_samples(demo, SCHEDULE, 0.9) is None
+    assert depth_samples(demo, replace(SCHEDULE, light=0.0), 0.0) is None
+    camera = orbit_cameras(30.0, 5.0)
+    full = _render(demo, target, camera, FIT)
+    with torch.no_grad():
+        same = render(demo, target, camera, FIT, (48, 48))
+        light = render(demo, target, camera, FIT, depth_samples(demo, SCHEDULE, 0.0))
+    assert torch.equal(same["image"], full["image"])
+    assert not torch.equal(light["image"], full["image"])
+    assert foreground_psnr(light["image"], full["image"], full["image_mask"]) > 45
+    assert _iou(light["image_mask"], full["image_mask"])[0] > 0.98
 
 
 def test_refined_cameras_stay_rigid_and_report_their_angles():

@@ -300,7 +300,7 @@ class InversionSettings(Settings):
     """How photos are inverted into the generator (``invert``)."""
 
     steps: int = setting(
-        150,
+        400,
         "Fit steps",
         "Optimisation steps of the shared latent (W+) and the photos' cameras",
         min=0,

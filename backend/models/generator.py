@@ -214,6 +214,7 @@ class TriGridGenerator(nn.Module):
         deterministic: bool = False,
         generator: torch.Generator | None = None,
         grids: torch.Tensor | None = None,
+        depth_samples: tuple[int, int] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Render latents ``ws`` from cameras ``c``.
 
@@ -221,13 +222,20 @@ class TriGridGenerator(nn.Module):
         (composited features incl. background, the input of ToRGB and SR) and, where
         ``has_mask``, 'image_mask'.
         ``grids`` from ``synthesize_grids(ws)`` skips the backbone when rendering many views.
+        ``depth_samples`` (coarse, importance) replaces the configured samples per ray: fewer
+        give a cheaper, rougher render (the early steps of a photo fit).
         """
         res = neural_rendering_resolution or self.neural_rendering_resolution
         if grids is None:
             grids = self.synthesize_grids(ws, noise_mode)
         origins, directions = camera_rays(c.to(torch.float32), res)
         out = self.renderer(
-            lambda p: self.query(grids, p), origins, directions, deterministic, generator
+            lambda p: self.query(grids, p),
+            origins,
+            directions,
+            deterministic,
+            generator,
+            depth_samples,
         )
         n = ws.shape[0]
         features = out.features.permute(0, 2, 1).reshape(n, -1, res, res).contiguous()

@@ -118,11 +118,13 @@ class ImportanceRenderer:
         directions: torch.Tensor,
         deterministic: bool = True,
         generator: torch.Generator | None = None,
+        samples: tuple[int, int] | None = None,
     ) -> RenderResult:
+        """``samples`` (coarse, importance) per ray overrides the settings' for this call."""
         cfg = self.settings
         n, r, _ = origins.shape
         device = origins.device
-        s = cfg.depth_resolution
+        s, k = samples or (cfg.depth_resolution, cfg.depth_resolution_importance)
         depths = torch.linspace(cfg.ray_start, cfg.ray_end, s, device=device)
         depths = depths.reshape(1, 1, s, 1).repeat(n, r, 1, 1)
         if not deterministic:
@@ -130,7 +132,6 @@ class ImportanceRenderer:
             depths = depths + torch.rand(depths.shape, generator=generator, device=device) * delta
         colors, densities = self._evaluate(field, origins, directions, depths, generator)
 
-        k = cfg.depth_resolution_importance
         if k > 0:
             with torch.no_grad():
                 _, _, weights = march(colors, densities, depths)
