@@ -135,7 +135,7 @@ def render_kind(G, schedule: Schedule, fraction: float) -> Render:
     return render_size(G, schedule, fraction), light
 
 
-def step_costs(G, photo: AlignedPhoto, kinds: list[Render], repeats: int = 3) -> dict:
+def step_costs(G, photo: AlignedPhoto, kinds: list[Render], repeats: int = 6) -> dict:
     """Median seconds of one W+ step of each kind; the kinds take turns, so a change in the
     machine's load falls on all of them alike."""
     device = next(G.parameters()).device
