@@ -354,6 +354,8 @@ def test_light_renders_stand_in_for_full_ones(demo, target):
     assert not torch.equal(light["image"], full["image"])
     assert foreground_psnr(light["image"], full["image"], full["image_mask"]) > 45
     assert _iou(light["image_mask"], full["image_mask"])[0] > 0.98
+    with pytest.raises(ValueError, match="at least 2 coarse samples"):
+        render(demo, target, camera, FIT, (1, 16))
 
 
 def test_refined_cameras_stay_rigid_and_report_their_angles():

@@ -96,8 +96,9 @@ PANOHEAD = Schedule(
 )
 # PanoRig's default: a higher peak and shorter ramps, early steps at half resolution, w-noise
 # only at the start, and light renders until the last tenth, so the fit gets to the reference's
-# loss in a fraction of its time. A light render's W+ step costs about 0.37 of a full one at 32^2
-# on a CPU and steers the latent almost as well (bench/inversion.py measures both).
+# loss in a fraction of its time. A light W+ step costs 0.3 of a full one at 64^2 and 0.37-0.53
+# at 32^2 on this CPU (one or two threads) and steers the latent almost as well
+# (bench/inversion.py measures both).
 PANORIG = Schedule(
     steps=400,
     lr=0.15,

@@ -125,6 +125,11 @@ class ImportanceRenderer:
         n, r, _ = origins.shape
         device = origins.device
         s, k = samples or (cfg.depth_resolution, cfg.depth_resolution_importance)
+        if s < 2 or k < 0:
+            raise ValueError(
+                f"samples per ray {s} + {k}: give at least 2 coarse samples and 0 or more "
+                "importance samples"
+            )
         depths = torch.linspace(cfg.ray_start, cfg.ray_end, s, device=device)
         depths = depths.reshape(1, 1, s, 1).repeat(n, r, 1, 1)
         if not deterministic:
