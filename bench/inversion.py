@@ -1,11 +1,12 @@
 """Photo inversion: time per step, and how fast PanoRig's schedule gets where PanoHead's does.
 
     python bench/inversion.py [--device auto] [--steps 500] [--resolution R] [--every 10]
-                              [--release-steps 2] [--no-release] [--no-curves]
+                              [--release-steps 2] [--rounds 3] [--no-release] [--no-curves]
 
 1. Seconds per W+ step and per tuning step on the bundled demo model and at the PanoHead
    release size (random weights: ``random:release``; timings do not depend on the values),
-   on the reference path and on the fast path (``G.use_fast_path()``, ``kernels``).
+   on the reference path and on the fast path (``G.use_fast_path()``, ``kernels``), in
+   ``--rounds`` interleaved rounds (medians).
 2. Loss against wall-clock on the demo model, on the reference path, for PanoHead's projector
    schedule (``--steps`` W+ steps, 500 as in its projector; lr 0.1 with ramps, w-noise) and for
    PanoRig's default, on the same losses for both: PanoRig's (foreground L1, MS-SSIM,
@@ -116,14 +117,21 @@ def step_times(G, photo: AlignedPhoto, schedule: Schedule, steps: int) -> tuple[
     return statistics.median(fit_steps[pick]), statistics.median(tune_steps[pick])
 
 
-def both_paths(G, photo: AlignedPhoto, schedule: Schedule, steps: int):
-    """``step_times`` on the reference path, then on the fast path (compiled on a first,
-    untimed step)."""
-    G.use_fast_path(False)
-    reference = step_times(G, photo, schedule, steps)
+def both_paths(G, photo: AlignedPhoto, schedule: Schedule, steps: int, rounds: int):
+    """``step_times`` on the reference path and on the fast path in turn, ``rounds`` times
+    (interleaved, so a drift in the machine's speed falls on both; the fast path compiled first
+    on an untimed step): the medians for each path."""
     G.use_fast_path(True)
     step_times(G, photo, schedule, 1)  # compiles the training graphs, or loads them
-    return reference, step_times(G, photo, schedule, steps)
+    times: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    for _ in range(rounds):
+        for fast in (False, True):
+            G.use_fast_path(fast)
+            times[fast].append(step_times(G, photo, schedule, steps))
+    return tuple(
+        tuple(statistics.median(t[i] for t in times[fast]) for i in (0, 1))
+        for fast in (False, True)
+    )
 
 
 Render = tuple[int, bool]  # render size, light (fewer samples per ray)
@@ -226,6 +234,9 @@ def main() -> None:
     parser.add_argument(
         "--release-steps", type=int, default=2, help="steps timed at the release size"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds of step timings per path"
+    )
     parser.add_argument("--no-release", action="store_true", help="skip the release size")
     parser.add_argument(
         "--no-curves", action="store_true", help="only the step times, not the loss curves"
@@ -237,11 +248,12 @@ def main() -> None:
     G = open_generator("demo", device)
     size = args.resolution or G.neural_rendering_resolution
     photo = test_photo(G, device, G.neural_rendering_resolution)
-    rows = [("demo", size, *both_paths(G, photo, replace(PANORIG, resolution=size), 5))]
+    demo_schedule = replace(PANORIG, resolution=size)
+    rows = [("demo", size, *both_paths(G, photo, demo_schedule, 3, args.rounds))]
     if not args.no_release:
         R = open_generator("random:release", device)
         release = test_photo(R, device, R.neural_rendering_resolution)
-        timed = both_paths(R, release, PANORIG, args.release_steps)
+        timed = both_paths(R, release, PANORIG, args.release_steps, args.rounds)
         rows.append(("release (random weights)", R.neural_rendering_resolution, *timed))
         del R
     print(

@@ -128,6 +128,31 @@ def test_synthesis_parity_at_the_release_size():
         assert _max_error(q_fast[key], q_ref[key]) <= ATOL, key
 
 
+def test_fitting_a_latent_takes_the_unfused_convolutions(tiny_fixture, monkeypatch):
+    """A W+ step on the fast path: frozen weights, so large maps convolve unfused (no weight
+    gradient); the latent's gradient is the reference's up to the order of the sums."""
+    from backend.models.stylegan2 import layers
+
+    monkeypatch.setattr(layers, "UNFUSED_FIT_FROM", 1)  # the fixture's maps are all small
+    unfused = []
+    fitting = layers._fitting_styles
+    monkeypatch.setattr(
+        layers, "_fitting_styles", lambda *a: unfused.append(fitting(*a)) or unfused[-1]
+    )
+    G = tiny_fixture
+    ws0 = G.mapping(torch.randn(1, G.z_dim), conditioning_camera(), truncation_psi=0.7)
+    grads = []
+    for fast in (False, True):
+        ws = ws0.detach().clone().requires_grad_(True)
+        out = G.use_fast_path(fast).synthesis(ws, orbit_cameras(30.0, 10.0), deterministic=True)
+        (out["image"].square().mean() + out["image_mask"].mean()).backward()
+        grads.append(ws.grad)
+    assert any(unfused)
+    scale = float(grads[0].abs().max())
+    assert scale > 0
+    assert _max_error(grads[1], grads[0]) <= 1e-4 * scale
+
+
 def test_a_deep_copy_runs_its_own_weights(tiny_fixture):
     """Pivotal tuning deep-copies the generator: the copy must not render the original."""
     G = tiny_fixture.use_fast_path(True)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fast_path import channels_last_upsampling
 from .stylegan2 import SynthesisBlock
 from .stylegan2.resample import fir_filter
 
@@ -96,6 +97,7 @@ class SuperResolution(nn.Module):
                 )
 
             x, rgb = resize(x), resize(rgb)
-        x, rgb = self.block0(x, rgb, ws, noise_mode=noise_mode, fused=fused)
-        x, rgb = self.block1(x, rgb, ws, noise_mode=noise_mode, fused=fused)
+        with channels_last_upsampling():
+            x, rgb = self.block0(x, rgb, ws, noise_mode=noise_mode, fused=fused)
+            x, rgb = self.block1(x, rgb, ws, noise_mode=noise_mode, fused=fused)
         return rgb
