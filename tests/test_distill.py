@@ -48,6 +48,23 @@ def test_a_few_distillation_steps_train_the_generator():
     assert not G.training and G.backbone.mapping.w_avg.abs().sum() > 0
 
 
+def test_training_resumes_from_a_given_generator():
+    """``--resume``: the given generator is trained further, not replaced by a new one."""
+    settings = DistillSettings(steps=2, batch=2, batch_points=256, points=2000, render=8)
+    data = [teacher_samples(seed, settings.points, 8) for seed in (1000, 1001)]
+    torch.manual_seed(7)
+    start = demo().build()
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    torch.manual_seed(settings.torch_seed)
+    fresh = demo().build().state_dict()
+    G, _ = train_demo(settings, data, resume=start)
+    assert G is start
+    name = "backbone.synthesis.b8.conv1.weight"
+    # moved from where it started, and not from where a new generator would start
+    assert 0 < (G.state_dict()[name] - before[name]).abs().max() < 0.1
+    assert (before[name] - fresh[name]).abs().max() > 0.1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -57,12 +74,19 @@ def test_a_few_distillation_steps_train_the_generator():
         (["--workers", "0"], "--steps and --workers must be at least 1"),
         (["--out", "{tmp}/a-file/demo.safetensors"], "is a file, not a folder"),
         (["--out", "/proc/demo.safetensors"], "/proc is not writable"),
+        (["--lr", "nan"], "--lr nan is out of range"),
+        (["--lr", "-1"], "--lr -1.0 is out of range"),
+        (["--resume", "{tmp}/none.safetensors"], "checkpoint not found"),
+        (["--resume", "{tmp}/tiny.safetensors"], "is not a demo generator"),
     ],
 )
 def test_train_demo_refuses_bad_arguments_before_any_work(args, message, tmp_path, capsys):
     from backend.cli import main
+    from backend.models.checkpoint import save_generator
+    from backend.models.presets import tiny
 
     (tmp_path / "a-file").write_text("")
+    save_generator(tiny().build(), tmp_path / "tiny.safetensors")
     assert main(["train-demo", *(a.format(tmp=tmp_path) for a in args)]) == 2
     err = capsys.readouterr().err
     assert message in err and "teacher heads" not in err

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 from pathlib import Path
 
-from ..models.checkpoint import DEMO_PATH, save_generator
+from ..models import TriGridGenerator
+from ..models.checkpoint import DEMO_PATH, load_generator, read_safetensors, save_generator
+from ..models.presets import demo
 from ..progress import progress_bar
 from ..teacher.distill import DistillSettings, build_dataset, record_json, train_demo
 from .options import writable_file
@@ -21,32 +25,60 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--first-seed", type=int, default=defaults.seeds[0])
     p.add_argument("--heads", type=int, default=defaults.seeds[1] - defaults.seeds[0])
     p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate (cosine)")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        help="train this demo generator file further instead of a new one "
+        "(its training record is kept in the new file's)",
+    )
     p.add_argument("--workers", type=int, default=defaults.workers)
     p.add_argument("--out", type=Path, default=DEMO_PATH)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    # Checked before the teacher heads (about 20 minutes) are built, not after training.
+    # Checked before the teacher heads (10-20 minutes) are built, not after training.
     batch = DistillSettings().batch
     if args.heads < batch:
         raise ValueError(f"--heads {args.heads} is too few: each step trains on {batch} heads")
     if args.steps < 1 or args.workers < 1 or args.first_seed < 0:
         raise ValueError("--steps and --workers must be at least 1 and --first-seed at least 0")
+    if not (math.isfinite(args.lr) and 0 < args.lr <= 0.1):
+        raise ValueError(f"--lr {args.lr} is out of range: give a rate above 0 and at most 0.1")
+    start, earlier = _resumed(args.resume)
     writable_file(args.out)
     settings = DistillSettings(
         seeds=(args.first_seed, args.first_seed + args.heads),
         steps=args.steps,
+        lr=args.lr,
         workers=args.workers,
     )
     with progress_bar("teacher heads") as bar:
         data = build_dataset(settings, bar)
     with progress_bar("distilling") as bar:
-        G, record = train_demo(settings, data, bar)
+        G, record = train_demo(settings, data, bar, resume=start)
     record["command"] = (
         f"{COMMAND} --first-seed {args.first_seed} --heads {args.heads} --steps {args.steps}"
+        f" --lr {args.lr:g}" + (f" --resume {args.resume}" if args.resume else "")
     )
+    if earlier is not None:
+        record["resumed_from"] = earlier
     save_generator(G, args.out, extra={"training": record_json(record)})
     size = args.out.stat().st_size / 2**20
     print(f"wrote {args.out} ({size:.1f} MiB) after {record['train_seconds']:.0f} s of training")
     return 0
+
+
+def _resumed(path: Path | None) -> tuple[TriGridGenerator | None, dict | None]:
+    """The generator ``--resume`` names and its training record (None if it has none)."""
+    if path is None:
+        return None, None
+    G = load_generator(path)
+    if G.config != demo():
+        raise ValueError(
+            f"--resume {path} is not a demo generator (its architecture differs from the demo "
+            "preset's): give a file written by train-demo"
+        )
+    meta, _ = read_safetensors(path, "cannot be read", "Give a file written by train-demo.")
+    return G, json.loads(meta["training"]) if "training" in meta else None

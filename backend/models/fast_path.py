@@ -71,10 +71,7 @@ def runs_channels_last(x: torch.Tensor, upsampling: bool) -> bool:
     a release-size tuning step slower, not faster.)
     """
     return (
-        upsampling
-        and _CHANNELS_LAST_UPSAMPLING.get()
-        and _ACTIVE.get()
-        and x.device.type == "cpu"
+        upsampling and _CHANNELS_LAST_UPSAMPLING.get() and _ACTIVE.get() and x.device.type == "cpu"
     )
 
 

@@ -103,10 +103,14 @@ def build_dataset(settings: DistillSettings, progress: Progress | None = None) -
 
 
 def train_demo(
-    settings: DistillSettings, data: list[HeadSamples], progress: Progress | None = None
+    settings: DistillSettings,
+    data: list[HeadSamples],
+    progress: Progress | None = None,
+    resume: TriGridGenerator | None = None,
 ) -> tuple[TriGridGenerator, dict]:
+    """Train a demo generator on ``data``: a new one, or ``resume`` further (in place)."""
     torch.manual_seed(settings.torch_seed)
-    G = demo().build().train()
+    G = (demo().build() if resume is None else resume.requires_grad_(True)).train()
     mapping = [p for n, p in G.named_parameters() if "mapping" in n]
     rest = [p for n, p in G.named_parameters() if "mapping" not in n]
     # The mapping layers store weights scaled by lr_multiplier 0.01 (StyleGAN's equalised lr);
