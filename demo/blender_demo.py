@@ -57,6 +57,7 @@ runtime = sys.modules[f"{package}.runtime"]
 prefs = bpy.context.preferences.addons[package].preferences
 prefs.mode, prefs.address, prefs.timeout = "CONNECT", address, 300.0
 prefs.flame_model = flame
+prefs.checkpoint = ""  # the backend's default: the model make_demo.py --checkpoint started it with
 state = bpy.context.window_manager.panorig
 context = bpy.context
 

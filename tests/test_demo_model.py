@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from backend.cameras import orbit_cameras
+from backend.cameras import orbit_cameras, project
 from backend.geometry import GridRegion, extract_mesh
+from backend.inversion.align import ffhq_quad
 from backend.models import open_generator
+from backend.models.presets import demo as demo_preset
 from backend.sampling import seed_latent, seed_ws
-from backend.teacher.family import LATENT_DIM, teacher_head
+from backend.teacher.family import LATENT_DIM, _template, teacher_head
 
 HELD_OUT = (0, 1, 2)  # training used seeds 1000 and up
 YAWS = tuple(range(0, 360, 45))
@@ -76,3 +78,22 @@ def test_seeds_give_different_heads(demo):
         f"teacher {spread(theirs):.3f}"
     )
     assert spread(ours) > 0.5 * spread(theirs) > 0
+
+
+def test_demo_frames_faces_where_its_teacher_puts_them(demo):
+    """Photos are cropped to the generator's framing before a fit: the demo file's is the
+    FFHQ quad its teacher's heads show from the front (eye centres, mouth corners)."""
+    assert demo.config == demo_preset()
+    lips = np.flatnonzero(_template()[2])
+    for seed in (0, 1, 2):
+        head = teacher_head(seed_latent(seed, LATENT_DIM).numpy()[0], resolution=16)
+        mouth = head.vertices[lips]
+        points = np.stack(
+            [*head.eye_centres, mouth[np.argmin(mouth[:, 0])], mouth[np.argmax(mouth[:, 0])]]
+        )
+        xy = project(torch.from_numpy(points), orbit_cameras(0.0, 0.0)[0].double())[0].numpy()
+        right, left = sorted(xy[:2], key=lambda p: p[0])  # the subject's right is image-left
+        centre, half = ffhq_quad(right, left, xy[2], xy[3])
+        assert centre[0] == pytest.approx(0.5, abs=0.005)
+        assert centre[1] == pytest.approx(demo.config.face_quad_y, abs=0.005)
+        assert half == pytest.approx(demo.config.face_quad_half, abs=0.005)

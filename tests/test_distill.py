@@ -3,6 +3,8 @@ for the suite; its held-out figures are in tests/test_demo_model.py)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -63,6 +65,18 @@ def test_training_resumes_from_a_given_generator():
     # moved from where it started, and not from where a new generator would start
     assert 0 < (G.state_dict()[name] - before[name]).abs().max() < 0.1
     assert (before[name] - fresh[name]).abs().max() > 0.1
+
+
+def test_resumed_files_take_the_teachers_framing(tmp_path):
+    """A demo generator file from before the framing was recorded says PanoHead's; trained on
+    the teacher, it takes the teacher's (the demo preset's)."""
+    from backend.cli.train_demo import _resumed
+    from backend.models.checkpoint import save_generator
+
+    older = dataclasses.replace(demo(), face_quad_y=0.6 / 1.1, face_quad_half=0.5 / 1.1)
+    save_generator(older.build(), tmp_path / "older.safetensors")
+    G, record = _resumed(tmp_path / "older.safetensors")
+    assert G.config == demo() and record is None
 
 
 @pytest.mark.parametrize(

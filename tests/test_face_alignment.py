@@ -28,8 +28,10 @@ from backend.inversion import (
 )
 from backend.inversion import face as face_module
 from backend.inversion.align import LEFT_EYE, RIGHT_EYE, crop_to_original
+from backend.inversion.aligned import SURROUND
 from backend.inversion.face import analyse_face, canonical_face, head_pose
 from backend.inversion.photo import Photo
+from backend.models.presets import demo
 
 SIZE = 512
 RIGHT_IRIS, LEFT_IRIS, MOUTH = 468, 473, (61, 291)
@@ -183,6 +185,45 @@ def test_astronaut_crop_is_level_and_framed_like_panohead(aligned):
     assert np.linalg.norm(landmarks[LEFT_IRIS] - landmarks[RIGHT_IRIS]) / SIZE == pytest.approx(
         0.227, rel=0.12
     )
+
+
+def test_a_generator_with_other_framing_gets_its_own_crop(astronaut, aligned):
+    """The demo generator's faces sit higher in its frame: the photo's quad moves with them,
+    the same size and level."""
+    quad = (demo().face_quad_y, demo().face_quad_half)
+    higher = align_photo(astronaut, name="astronaut", quad=quad)
+
+    def quad_of(landmarks):
+        return ffhq_quad(
+            landmarks[RIGHT_IRIS], landmarks[LEFT_IRIS], landmarks[MOUTH[0]], landmarks[MOUTH[1]]
+        )
+
+    (centre, half), (default_centre, default_half) = (
+        quad_of(higher.landmarks),
+        quad_of(aligned.landmarks),
+    )
+    # The same crop about the face, scaled by the ratio of the quads and moved to its place.
+    ratio = quad[1] * SIZE / QUAD_HALF
+    target = np.array([SIZE / 2, quad[0] * SIZE]) - 0.5
+    assert np.abs(centre - (target + (default_centre - QUAD_CENTRE) * ratio)).max() < 0.1
+    assert half == pytest.approx(default_half * ratio, rel=1e-4)
+    assert abs(eye_angle(higher.landmarks)) < 2.0
+    assert (higher.yaw, higher.pitch) == (aligned.yaw, aligned.pitch)
+
+
+def test_astronaut_surround_is_the_person_around_the_crop(aligned):
+    """The surround sees SURROUND times the crop's field: in its middle it agrees with the
+    crop's mask, and around it finds more of her (her suit below the crop)."""
+    surround = aligned.surround
+    assert surround.shape == (SIZE, SIZE) and surround.dtype == np.float32
+    side = round(SIZE / SURROUND)
+    lo = (SIZE - side) // 2
+    middle = cv2.resize(surround[lo : lo + side, lo : lo + side], (SIZE, SIZE))
+    person, crop = middle > 0.5, aligned.mask > 0.5
+    assert (person & crop).sum() / (person | crop).sum() > 0.9
+    around = np.ones((SIZE, SIZE), bool)
+    around[lo : lo + side, lo : lo + side] = False
+    assert (surround[around] > 0.5).mean() > 0.1
 
 
 def test_astronaut_mask_is_the_person(aligned):

@@ -77,6 +77,17 @@ def test_bad_texture_size_is_refused(baked):
         bake_texture(head, WS, mesh, size=100)
 
 
+def _photo_baked(head, mesh, projection, photo, label):
+    """Bake with ``projection`` only: the textured mesh, the generator's render from ``label``,
+    the photo at that size, and the textured mesh's view from there (rgb, covered)."""
+    textured = bake_texture(head, WS, mesh, size=512, views=None, photos=[projection])
+    size = head.neural_rendering_resolution
+    with torch.no_grad():
+        ref = head.synthesis(WS, label)
+    target = np.asarray(Image.fromarray(photo).resize((size, size), Image.BOX)) / 255.0
+    return (textured, ref, target, *render_textured(textured, label[0], size))
+
+
 def test_a_photo_is_projected_at_full_resolution_and_feathered_into_the_generators_colour(baked):
     """A 'photo' of stripes, given at twice its crop's resolution, lands in the texture where it
     sees the head, unchanged; where it cannot see, the generator's colour stays, matched to the
@@ -94,12 +105,8 @@ def test_a_photo_is_projected_at_full_resolution_and_feathered_into_the_generato
         crop_to_image=np.diag([2.0, 2.0, 1.0]),
         mask=np.ones((crop, crop), np.float32),
     )
-    textured = bake_texture(head, WS, mesh, size=512, views=None, photos=[projection])
+    textured, ref, target, rgb, covered = _photo_baked(head, mesh, projection, photo, label)
     size = head.neural_rendering_resolution
-    with torch.no_grad():
-        ref = head.synthesis(WS, label)
-    target = np.asarray(Image.fromarray(photo).resize((size, size), Image.BOX)) / 255.0
-    rgb, covered = render_textured(textured, label[0], size)
     before, _ = render_textured(plain, label[0], size)
     # The inner face, seen squarely (edges are feathered and sampled at grazing angles).
     centre = np.abs(np.mgrid[0:size, 0:size] - size / 2).max(0) < size / 4
@@ -118,3 +125,37 @@ def test_a_photo_is_projected_at_full_resolution_and_feathered_into_the_generato
         gain, offset = np.polyfit(was, now, 1)
         assert 0.8 - 1e-3 <= gain <= 1.25 + 1e-3 and abs(offset) <= 0.1 + 1e-3, (gain, offset)
         assert np.abs(now - (gain * was + offset)).mean() < 0.02
+
+
+@pytest.mark.parametrize("surround", [True, False])
+def test_a_photo_with_a_surround_is_projected_beyond_its_crop(baked, surround):
+    """The crop sees the lower face close up (the forehead is cut off); the photo's surround,
+    twice the crop's field, sees the whole head: the forehead takes the photo's colour only
+    when the surround is given."""
+    head, mesh, _ = baked
+    chin = (0.0, -0.12, 0.0)
+    crop = 128
+    wide = orbit_cameras(0.0, 5.0, target=chin)
+    narrow = orbit_cameras(0.0, 5.0, target=chin, focal=2 * float(wide[0, 16]))
+    rows, cols = np.mgrid[0 : 2 * crop, 0 : 2 * crop]
+    stripes = np.stack([(cols // 32) % 2, (rows // 48) % 2, ((rows + cols) // 64) % 2], -1)
+    photo = (stripes * 200 + 30).astype(np.uint8)  # the surround's field, 1:1 with the crop
+    projection = PhotoProjection(
+        image=photo,
+        camera=narrow[0].numpy(),
+        crop_size=crop,
+        crop_to_image=np.array([[1.0, 0, crop / 2], [0, 1.0, crop / 2], [0, 0, 1]]),
+        mask=np.ones((crop, crop), np.float32),
+        surround=np.ones((crop, crop), np.float32) if surround else None,
+        surround_scale=2.0,
+    )
+    _, ref, target, rgb, covered = _photo_baked(head, mesh, projection, photo, wide)
+    size = head.neural_rendering_resolution
+    rows, cols = np.mgrid[0:size, 0:size]
+    # Above the crop, well inside the head's outline.
+    above = (rows < size / 4) & (np.abs(cols - size / 2) < size / 8)
+    region = covered & above & (ref["image_mask"][0, 0].numpy() > 0.95)
+    assert region.sum() > 10
+    score = psnr(rgb[region], target[region])
+    print(f"above the crop: {score:.1f} dB (surround {surround})")
+    assert score > 18 if surround else score < 12

@@ -17,7 +17,7 @@ from ..devices import resolve_device
 from ..export import FORMATS, export_mesh
 from ..head import make_head
 from ..imaging import save_png
-from ..inversion import align_photos, invert, photo_projections, preview_sheet
+from ..inversion import align_photos, framing, invert, photo_projections, preview_sheet
 from ..models import open_generator
 from ..progress import Progress, progress_bar
 from .options import add_checkpoint_args, add_settings, settings_from, writable_file
@@ -57,14 +57,14 @@ def run(args: argparse.Namespace) -> int:
             writable_file(path, what)
     device = resolve_device(args.device)
 
-    photos = align_photos([str(p) for p in args.photo], inversion)
+    G = open_generator(args.checkpoint, device)
+    photos = align_photos([str(p) for p in args.photo], inversion, quad=framing(G))
     for photo in photos:
         found = "landmarks" if photo.landmarks_found else "no landmarks: aligned input"
         print(
             f"{photo.source}: yaw {photo.yaw:+.1f}, pitch {photo.pitch:+.1f}, "
             f"roll {photo.roll:+.1f} degrees ({found})"
         )
-    G = open_generator(args.checkpoint, device)
     start = time.perf_counter()
     with progress_bar("inverting") as bar:
         head = invert(

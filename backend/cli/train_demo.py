@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -74,8 +75,12 @@ def _resumed(path: Path | None) -> tuple[TriGridGenerator | None, dict | None]:
     """The generator ``--resume`` names and its training record (None if it has none)."""
     if path is None:
         return None, None
-    G = load_generator(path)
-    if G.config != demo():
+    G, preset = load_generator(path), demo()
+    # The framing is the teacher's, whatever the file says (files from before it was recorded
+    # carry PanoHead's).
+    framing = {"face_quad_y": preset.face_quad_y, "face_quad_half": preset.face_quad_half}
+    G.config = dataclasses.replace(G.config, **framing)
+    if G.config != preset:
         raise ValueError(
             f"--resume {path} is not a demo generator (its architecture differs from the demo "
             "preset's): give a file written by train-demo"

@@ -7,7 +7,7 @@ from .face import FaceError
 from .head_file import Head, load_head, read_head
 from .optimize import invert
 from .photo import PhotoError, read_photo
-from .pipeline import align_photos, photo_projections, stored_projections
+from .pipeline import align_photos, framing, photo_projections, stored_projections
 from .sheet import preview_sheet
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "align_photo",
     "align_photos",
     "aligned_photo",
+    "framing",
     "invert",
     "load_head",
     "photo_projections",

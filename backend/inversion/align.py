@@ -8,7 +8,8 @@ pixels for a 512 quad, then resized to 512). Here MediaPipe's landmarks and a fi
 canonical face play those parts: the quad is placed by the fitted head (its centre point and its
 scale), calibrated so that the canonical face seen from the front gets exactly its FFHQ quad.
 Unlike PanoHead the crop is also turned to undo the head's roll, so that its camera is exactly
-``orbit_cameras(yaw, pitch)``.
+``orbit_cameras(yaw, pitch)``. A generator trained on other framing (the demo generator's
+teacher heads sit higher) gives its own quad place (``GeneratorConfig.face_quad_y``/``_half``).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import cv2
 import numpy as np
 
 from ..cameras import orbit_cameras
-from .aligned import AlignedPhoto
+from .aligned import SURROUND, AlignedPhoto
 from .face import HeadPose, analyse_face, canonical_face, person_mask
 from .photo import Photo, PhotoError, as_photo
 
-SIDE_MARGIN = 0.05  # of the quad's side, left and right (PanoHead's crop)
-TOP_MARGIN = 0.10  # of the quad's side, above it; none below
+# PanoHead's crop: the quad plus 5 % margins left and right and 10 % on top, none below. As
+# fractions of the crop: the quad centre's height and its half side.
+PANOHEAD_QUAD = (0.6 / 1.1, 0.5 / 1.1)
 SUPERSAMPLE = 2  # PanoHead warps at twice the size and averages down
 
 # MediaPipe face-mesh indices (the subject's right and left), as on the canonical face.
@@ -65,17 +67,20 @@ def quad_anchor() -> tuple[np.ndarray, float]:
     return np.array([centre[0], centre[1], depth]), half
 
 
-def crop_to_original(pose: HeadPose, size: int) -> np.ndarray:
-    """The affine map [3, 3] from crop pixels to photo pixels for a face of this pose."""
+def crop_to_original(
+    pose: HeadPose, size: int, quad: tuple[float, float] = PANOHEAD_QUAD
+) -> np.ndarray:
+    """The affine map [3, 3] from crop pixels to photo pixels for a face of this pose, framed
+    with its FFHQ quad at ``quad`` (centre height and half side, fractions of the crop)."""
     anchor, half = quad_anchor()
-    quad_side = size / (1 + 2 * SIDE_MARGIN)  # in crop pixels
+    quad_side = 2 * quad[1] * size  # in crop pixels
     scale = 2 * half * pose.scale / quad_side  # photo pixels per crop pixel
     angle = -math.radians(pose.roll)  # in image axes (y down), the roll turns clockwise
     turn = scale * np.array(
         [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
     )
     # The quad's centre in the crop (pixel centres at integers).
-    centre = np.array([size / 2, size * (TOP_MARGIN + 0.5) / (1 + 2 * SIDE_MARGIN)]) - 0.5
+    centre = np.array([size / 2, size * quad[0]]) - 0.5
     matrix = np.eye(3)
     matrix[:2, :2] = turn
     matrix[:2, 2] = pose.project(anchor[None])[0] - turn @ centre
@@ -87,8 +92,10 @@ def align_photo(
     size: int = 512,
     face: int | None = None,
     name: str = "",
+    quad: tuple[float, float] = PANOHEAD_QUAD,
 ) -> AlignedPhoto:
-    """Find the face (the largest, or ``face``), crop it like the generator's data, upright.
+    """Find the face (the largest, or ``face``), crop it like the generator's data, upright:
+    its FFHQ quad where the generator's images have it (``quad``, see ``crop_to_original``).
 
     ``image`` is a path, file bytes, a ``Photo`` or an RGB uint8 array. The mask is the photo's
     alpha when it has one, else the person segmentation finds in the crop (all ones if none).
@@ -98,8 +105,14 @@ def align_photo(
     photo = as_photo(image, name)
     analysis = analyse_face(photo, face)
     pose = analysis.pose
-    matrix = crop_to_original(pose, size)
+    matrix = crop_to_original(pose, size, quad)
     crop = _blur_outside(_warp(photo.rgb, matrix, size), matrix, photo.rgb.shape[:2])
+    # The surround: crop pixels q = c + SURROUND (p - c) about the centre c.
+    centre = (size - 1) / 2
+    widen = np.array(
+        [[SURROUND, 0, centre * (1 - SURROUND)], [0, SURROUND, centre * (1 - SURROUND)], [0, 0, 1]]
+    )
+    wide = matrix @ widen
     to_crop = np.linalg.inv(matrix)
     landmarks = analysis.landmarks[:, :2] @ to_crop[:2, :2].T + to_crop[:2, 2]
     return AlignedPhoto(
@@ -114,6 +127,7 @@ def align_photo(
         original=photo.rgb,
         crop_to_original=matrix.astype(np.float32),
         warning=analysis.warning,
+        surround=_person(photo, photo.alpha, wide, _warp(photo.rgb, wide, size)),
     )
 
 
@@ -163,17 +177,24 @@ def _crop_mask(
     """The person in the crop: the mask given for the photo, else segmentation of the crop (the
     model sees a 256-pixel copy: of the crop, the head's outline is several times sharper than
     from the whole photo), else all ones."""
-    size = crop.shape[0]
+    found = _person(photo, given, matrix, crop)
+    return found if found is not None else np.ones(crop.shape[:2], np.float32)
+
+
+def _person(
+    photo: Photo, given: np.ndarray | None, matrix: np.ndarray, crop: np.ndarray
+) -> np.ndarray | None:
+    """The mask given for the photo, warped into the crop, else the crop's segmentation (None
+    when it finds nobody)."""
     if given is None:
-        found = person_mask(crop)
-        return found if found is not None else np.ones((size, size), np.float32)
+        return person_mask(crop)
     if given.shape != photo.rgb.shape[:2]:
         raise PhotoError(
             f"the mask of {photo.name} is {given.shape[1]}×{given.shape[0]} pixels, the photo "
             f"{photo.rgb.shape[1]}×{photo.rgb.shape[0]}.",
             "Give a mask the size of the photo.",
         )
-    return np.clip(_warp(given.astype(np.float32), matrix, size), 0.0, 1.0)
+    return np.clip(_warp(given.astype(np.float32), matrix, crop.shape[0]), 0.0, 1.0)
 
 
 def _warp(array: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+SURROUND = 1.5  # the field of ``AlignedPhoto.surround`` over the crop's
+
 
 @dataclass(frozen=True)
 class AlignedPhoto:
@@ -20,7 +22,9 @@ class AlignedPhoto:
     subject's left); ``source`` names the photo (a file name) and ``original`` keeps the photo
     at its full resolution with ``crop_to_original`` [3, 3], the affine map from crop pixels to
     original pixels (for projecting the photo's own detail into the texture); ``warning`` is
-    something the user should know (the other faces a photo shows), or empty.
+    something the user should know (the other faces a photo shows), or empty; ``surround``
+    [S, S] float32, the person over the crop widened ``SURROUND`` times about its centre (so
+    that the texture can take the photo beyond the crop: hair the crop cuts), or None.
     """
 
     image: np.ndarray
@@ -34,6 +38,7 @@ class AlignedPhoto:
     original: np.ndarray | None = None
     crop_to_original: np.ndarray | None = None
     warning: str = ""  # e.g. other faces the photo shows, for the user
+    surround: np.ndarray | None = None
 
     @property
     def landmarks_found(self) -> bool:

@@ -10,9 +10,10 @@ import numpy as np
 import torch
 
 from ..common.settings import InversionSettings
+from ..models import TriGridGenerator
 from ..texture import PhotoProjection
-from .align import align_photo, aligned_photo
-from .aligned import AlignedPhoto
+from .align import PANOHEAD_QUAD, align_photo, aligned_photo
+from .aligned import SURROUND, AlignedPhoto
 from .head_file import Head
 from .photo import read_photo
 
@@ -21,9 +22,11 @@ def align_photos(
     sources: Sequence[str | Path | bytes],
     settings: InversionSettings,
     names: Sequence[str] | None = None,
+    quad: tuple[float, float] = PANOHEAD_QUAD,
 ) -> list[AlignedPhoto]:
-    """Each photo (a path, or a file's bytes with its name) aligned to the generator's camera,
-    or taken as already aligned at the settings' yaw and pitch."""
+    """Each photo (a path, or a file's bytes with its name) aligned to the generator's camera
+    and framing (``quad``: ``framing(G)``), or taken as already aligned at the settings' yaw
+    and pitch."""
     if not sources:
         raise ValueError("no photos given: give at least one photo of the person")
     names = list(names) if names is not None else [Path(str(s)).name for s in sources]
@@ -33,8 +36,13 @@ def align_photos(
         if settings.aligned:
             aligned.append(aligned_photo(photo, settings.yaw, settings.pitch))
         else:
-            aligned.append(align_photo(photo, face=settings.face, name=name))
+            aligned.append(align_photo(photo, face=settings.face, name=name, quad=quad))
     return aligned
+
+
+def framing(G: TriGridGenerator) -> tuple[float, float]:
+    """Where ``G``'s images put a face's FFHQ quad: the ``quad`` that photos are aligned to."""
+    return G.config.face_quad_y, G.config.face_quad_half
 
 
 def photo_projections(
@@ -44,8 +52,10 @@ def photo_projections(
     cameras (``cameras`` [P, 25])."""
     projections = []
     for photo, camera in zip(photos, _numpy(cameras), strict=True):
+        surround = None
         if photo.original is not None and photo.crop_to_original is not None:
             image, crop_to_image = photo.original, photo.crop_to_original
+            surround = photo.surround
         else:  # came aligned: the crop is all there is
             image, crop_to_image = photo.image, np.eye(3)
         projections.append(
@@ -55,6 +65,8 @@ def photo_projections(
                 crop_size=photo.image.shape[0],
                 crop_to_image=np.asarray(crop_to_image, np.float64),
                 mask=np.asarray(photo.mask, np.float32),
+                surround=surround,
+                surround_scale=SURROUND,
             )
         )
     return projections

@@ -70,6 +70,12 @@ class GeneratorConfig:
     triplane_crop: float = 0.1
     density_noise: float = 0.0
     white_back: bool = False
+    # Where the training images put a frontal face's FFHQ quad (from the eyes and mouth), as
+    # fractions of the image: the quad centre's height and its half side. Photos are cropped to
+    # the same framing before a fit. PanoHead's crop (the quad plus 5 % margins left and right
+    # and 10 % on top) puts it at 0.6/1.1 and 0.5/1.1.
+    face_quad_y: float = 0.6 / 1.1
+    face_quad_half: float = 0.5 / 1.1
 
     def build(self) -> TriGridGenerator:
         from .generator import TriGridGenerator

@@ -38,6 +38,7 @@ from ..inversion import (
     AlignedPhoto,
     Head,
     align_photos,
+    framing,
     invert,
     photo_projections,
     read_head,
@@ -224,8 +225,10 @@ def align(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Photos -> their aligned crops (landmarks drawn) and estimated poses, for the panel."""
     options, inversion = split((PhotoOptions, InversionSettings), ctx.params)
     sources, names = _photos(ctx, options)
-    ctx.progress(0.0, "aligning")
-    photos = align_photos(sources, inversion, names)
+    ctx.progress(0.0, "loading model")
+    G = ctx.models.get(options.checkpoint)  # its framing; the fit that follows needs it anyway
+    ctx.progress(0.5, "aligning")
+    photos = align_photos(sources, inversion, names, framing(G))
     crops = np.stack([with_landmarks(p, CROP_PREVIEW) for p in photos])
     return {"photos": [_pose(p) for p in photos]}, {"crops": crops}
 
@@ -238,10 +241,10 @@ def invert_photos(ctx: JobContext) -> tuple[dict[str, Any], dict[str, np.ndarray
     )
     sources, names = _photos(ctx, options)
     start = time.perf_counter()
-    ctx.progress(0.0, "aligning")
-    photos = align_photos(sources, inversion, names)
-    ctx.progress(0.02, "loading model")
+    ctx.progress(0.0, "loading model")
     G = ctx.models.get(options.checkpoint)
+    ctx.progress(0.02, "aligning")
+    photos = align_photos(sources, inversion, names, framing(G))
     head = invert(
         G,
         photos,

@@ -53,7 +53,9 @@ class PhotoProjection:
     ``image`` [H, W, 3] uint8, the photo at its full resolution; ``camera`` [25], the label of
     its aligned crop; ``crop_size``, the crop's pixels across; ``crop_to_image`` [3, 3], the
     affine map from crop pixels to photo pixels; ``mask`` [S, S] float in [0, 1], the person
-    in crop pixels (the photo's background never lands on the head).
+    in crop pixels (the photo's background never lands on the head); ``surround``, the person
+    over the crop's field widened ``surround_scale`` times about its centre, or None: the
+    photo is then projected beyond the crop too (the hair a crop cuts off).
     """
 
     image: np.ndarray
@@ -61,6 +63,8 @@ class PhotoProjection:
     crop_size: int
     crop_to_image: np.ndarray
     mask: np.ndarray
+    surround: np.ndarray | None = None
+    surround_scale: float = 1.0
 
 
 def bake_texture(
@@ -125,7 +129,13 @@ def bake_texture(
         for i, photo in enumerate(photos):
             report(progress, 0.9, f"projecting photos ({i + 1}/{len(photos)})")
             label = torch.as_tensor(photo.camera, dtype=torch.float32, device=device)[None]
-            render = G.synthesis(ws, label, noise_mode="const", deterministic=True, grids=grids)
+            render = G.synthesis(
+                ws,
+                _widened(label, _field(photo)),
+                noise_mode="const",
+                deterministic=True,
+                grids=grids,
+            )
             projected.append(_project_photo(photo, render, label[0], points, texel_normals))
         if projected:
             colour = _match_colour(colour, projected)
@@ -221,13 +231,16 @@ def _project_photo(
     depth_tolerance: float = 0.02,
     edge: float = 0.04,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Colour [T, 3] sampled from the full-resolution photo and a feathered weight [T, 1]."""
+    """Colour [T, 3] sampled from the full-resolution photo and a feathered weight [T, 1].
+
+    ``render`` sees the photo's field (the crop's, widened where the photo has a surround)."""
     device = points.device
     xy, distance, in_front = project(points, label)  # in the aligned crop, [0, 1]
-    crop_grid = (xy * 2 - 1)[None, None]
+    field = (xy - 0.5) / _field(photo) + 0.5  # in the rendered field, [0, 1]
 
-    def sample_crop(image: torch.Tensor) -> torch.Tensor:
-        return F.grid_sample(image, crop_grid, mode="bilinear", align_corners=False)[0, :, 0].T
+    def sample(image: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+        grid = (at * 2 - 1)[None, None]
+        return F.grid_sample(image, grid, mode="bilinear", align_corners=False)[0, :, 0].T
 
     affine = torch.as_tensor(photo.crop_to_image, dtype=torch.float32, device=device)
     crop_px = xy * photo.crop_size
@@ -239,14 +252,19 @@ def _project_photo(
     colour = F.grid_sample(pixels, image_grid, mode="bilinear", align_corners=False)
     colour = colour[0, :, 0].T
 
-    seen_depth = sample_crop(render["image_depth"])[:, 0]
-    mask = torch.from_numpy(np.asarray(photo.mask, np.float32)).to(device)[None, None]
-    person = sample_crop(mask)[:, 0]
+    def mask(values: np.ndarray, at: torch.Tensor) -> torch.Tensor:
+        return sample(torch.from_numpy(np.asarray(values, np.float32)).to(device)[None, None], at)
+
+    seen_depth = sample(render["image_depth"], field)[:, 0]
+    in_crop = ((xy >= 0) & (xy <= 1)).all(-1)
+    person = mask(photo.mask, xy)[:, 0]
+    if photo.surround is not None:
+        person = torch.where(in_crop, person, mask(photo.surround, field)[:, 0])
     to_camera = F.normalize(label[:16].reshape(4, 4)[:3, 3] - points, dim=-1)
     cos = (normals * to_camera).sum(-1)
-    # Feathered: fades in with the viewing angle and towards the crop's and the photo's edges.
+    # Feathered: fades in with the viewing angle and towards the field's and the photo's edges.
     facing = ((cos - 0.2) / 0.5).clamp(0, 1) ** 2
-    border = torch.minimum(xy, 1 - xy).min(-1).values  # distance to the crop's nearest edge
+    border = torch.minimum(field, 1 - field).min(-1).values  # to the field's nearest edge
     in_photo = ((image_px >= 0) & (image_px <= scale - 1)).all(-1)
     fade = (border / edge).clamp(0, 1)
     # One-sided: a soft density renders its depth a little behind the extracted surface, so
@@ -254,6 +272,22 @@ def _project_photo(
     visible = in_front & in_photo & (distance < seen_depth + depth_tolerance)
     weight = torch.where(visible, facing * fade * person.clamp(0, 1), torch.zeros_like(cos))
     return colour, weight[:, None]
+
+
+def _field(photo: PhotoProjection) -> float:
+    """How many times the crop's field a photo is projected over."""
+    return photo.surround_scale if photo.surround is not None else 1.0
+
+
+def _widened(label: torch.Tensor, scale: float) -> torch.Tensor:
+    """Camera labels [N, 25] with the field ``scale`` times wider about the image centre."""
+    shrink = torch.tensor(
+        [[1 / scale, 0, 0.5 - 0.5 / scale], [0, 1 / scale, 0.5 - 0.5 / scale], [0, 0, 1]],
+        dtype=label.dtype,
+        device=label.device,
+    )
+    intrinsics = shrink @ label[:, 16:25].reshape(-1, 3, 3)  # normalised image coordinates
+    return torch.cat([label[:, :16], intrinsics.reshape(-1, 9)], dim=1)
 
 
 def _match_colour(
