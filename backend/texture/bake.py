@@ -129,14 +129,8 @@ def bake_texture(
         for i, photo in enumerate(photos):
             report(progress, 0.9, f"projecting photos ({i + 1}/{len(photos)})")
             label = torch.as_tensor(photo.camera, dtype=torch.float32, device=device)[None]
-            render = G.synthesis(
-                ws,
-                _widened(label, _field(photo)),
-                noise_mode="const",
-                deterministic=True,
-                grids=grids,
-            )
-            projected.append(_project_photo(photo, render, label[0], points, texel_normals))
+            seen = _mesh_depth(mesh, _widened(label, _field(photo))[0]).to(device)
+            projected.append(_project_photo(photo, seen, label[0], points, texel_normals))
         if projected:
             colour = _match_colour(colour, projected)
         for c, w in projected:
@@ -222,25 +216,36 @@ def _project_view(
     return colour, weight[:, None]
 
 
+def _mesh_depth(mesh: Mesh, label: torch.Tensor, size: int = 512) -> torch.Tensor:
+    """The mesh's z-buffer [1, 1, size, size] seen by camera ``label`` [25]: distance from the
+    camera (inf where it shows no surface)."""
+    xy, distance, in_front = project(torch.from_numpy(mesh.vertices).double(), label.double().cpu())
+    depth = np.where(in_front.numpy(), distance.numpy(), np.nan)
+    raster = rasterize((xy.numpy() * size)[mesh.faces], size, size, depth=depth[mesh.faces])
+    return torch.from_numpy(raster.depth.astype(np.float32))[None, None]
+
+
 def _project_photo(
     photo: PhotoProjection,
-    render: dict[str, torch.Tensor],
+    seen: torch.Tensor,
     label: torch.Tensor,
     points: torch.Tensor,
     normals: torch.Tensor,
-    depth_tolerance: float = 0.02,
+    depth_tolerance: float = 0.01,
     edge: float = 0.04,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Colour [T, 3] sampled from the full-resolution photo and a feathered weight [T, 1].
 
-    ``render`` sees the photo's field (the crop's, widened where the photo has a surround)."""
+    ``seen`` is the mesh's z-buffer over the photo's field (the crop's, widened where the photo
+    has a surround): occlusion by the surface being textured, not by the generator's depth,
+    which is a soft average (over a socket's mouth, say) and exists only where it rendered."""
     device = points.device
     xy, distance, in_front = project(points, label)  # in the aligned crop, [0, 1]
     field = (xy - 0.5) / _field(photo) + 0.5  # in the rendered field, [0, 1]
 
-    def sample(image: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+    def sample(image: torch.Tensor, at: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
         grid = (at * 2 - 1)[None, None]
-        return F.grid_sample(image, grid, mode="bilinear", align_corners=False)[0, :, 0].T
+        return F.grid_sample(image, grid, mode=mode, align_corners=False)[0, :, 0].T
 
     affine = torch.as_tensor(photo.crop_to_image, dtype=torch.float32, device=device)
     crop_px = xy * photo.crop_size
@@ -255,7 +260,7 @@ def _project_photo(
     def mask(values: np.ndarray, at: torch.Tensor) -> torch.Tensor:
         return sample(torch.from_numpy(np.asarray(values, np.float32)).to(device)[None, None], at)
 
-    seen_depth = sample(render["image_depth"], field)[:, 0]
+    seen_depth = sample(seen, field, "nearest")[:, 0]
     in_crop = ((xy >= 0) & (xy <= 1)).all(-1)
     person = mask(photo.mask, xy)[:, 0]
     if photo.surround is not None:
@@ -267,8 +272,7 @@ def _project_photo(
     border = torch.minimum(field, 1 - field).min(-1).values  # to the field's nearest edge
     in_photo = ((image_px >= 0) & (image_px <= scale - 1)).all(-1)
     fade = (border / edge).clamp(0, 1)
-    # One-sided: a soft density renders its depth a little behind the extracted surface, so
-    # only points clearly behind what the camera sees count as hidden.
+    # One-sided, for the z-buffer's pixel steps: only points clearly behind count as hidden.
     visible = in_front & in_photo & (distance < seen_depth + depth_tolerance)
     weight = torch.where(visible, facing * fade * person.clamp(0, 1), torch.zeros_like(cos))
     return colour, weight[:, None]
