@@ -1,6 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Both set up .venv on first use.
 PYTHON ?= python3
 VENV := .venv
+SOURCES := backend kernels blender_addon build_addon.py tests bench demo
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -27,10 +28,11 @@ demo: setup
 # release each (bpy pins numpy), on first use.
 test: setup
 	$(BIN)/python -m pytest -q
-	$(BIN)/ruff check backend kernels blender_addon build_addon.py tests bench demo
+	$(MAKE) --no-print-directory lint
 
 lint: setup
-	$(BIN)/ruff check backend kernels blender_addon build_addon.py tests bench demo
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
 
 bench: setup
 	$(BIN)/python bench/generator_forward.py
