@@ -45,7 +45,7 @@ def demo() -> GeneratorConfig:
         neural_rendering_resolution=128,
         c_scale=0.0,
         # The teacher family's faces sit higher in the frame than PanoHead's crops put them
-        # (its crowns reach the top edge); tests/test_teacher.py measures these from it.
+        # (its crowns reach the top edge); tests/test_demo_model.py measures these from it.
         face_quad_y=0.336,
         face_quad_half=0.453,
     )

@@ -241,7 +241,7 @@ def _project_photo(
     which is a soft average (over a socket's mouth, say) and exists only where it rendered."""
     device = points.device
     xy, distance, in_front = project(points, label)  # in the aligned crop, [0, 1]
-    field = (xy - 0.5) / _field(photo) + 0.5  # in the rendered field, [0, 1]
+    field = (xy - 0.5) / _field(photo) + 0.5  # in the z-buffered field, [0, 1]
 
     def sample(image: torch.Tensor, at: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
         grid = (at * 2 - 1)[None, None]
