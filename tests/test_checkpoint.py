@@ -241,3 +241,23 @@ def test_official_file_whose_tensors_do_not_match_its_configuration(tiny_pkl, tm
     assert "do not match its configuration" in str(err.value)
     assert "6 with the wrong shape" in str(err.value)
     assert "torgb.weight [288, 16, 1, 1] (needs [192, 16, 1, 1])" in str(err.value)
+
+
+@pytest.mark.parametrize("y, half", [(float("nan"), 0.45), (0.5, 0.0), (0.5, 3.0), (-1.0, 0.45)])
+def test_a_framing_that_places_no_face_is_refused(tmp_path, y, half):
+    """``face_quad_*`` crop every photo before a fit: an edited value must not load silently."""
+    torch.manual_seed(0)
+    G = tiny().build()
+    config = {**G.config.to_dict(), "face_quad_y": y, "face_quad_half": half}
+    path = tmp_path / "framed.safetensors"
+    save_file(
+        {k: v.contiguous() for k, v in G.state_dict().items()},
+        str(path),
+        metadata={
+            "format": "panorig.generator",
+            "format_version": "1",
+            "config": json.dumps(config),
+        },
+    )
+    with pytest.raises(CheckpointError, match="face_quad_y=.*Remove both keys"):
+        load_generator(path)

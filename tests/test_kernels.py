@@ -17,7 +17,7 @@ import torch
 
 import kernels
 from backend.cameras import conditioning_camera, orbit_cameras
-from backend.models import load_generator
+from backend.models import fast_path, load_generator
 from backend.models.presets import PRESETS
 from kernels import compiler
 
@@ -126,6 +126,31 @@ def test_synthesis_parity_at_the_release_size():
         q_fast = G.use_fast_path(True).query(grids, points)
     for key in ("sigma", "rgb"):
         assert _max_error(q_fast[key], q_ref[key]) <= ATOL, key
+
+
+def test_super_resolution_upsamples_channels_last_on_the_fast_path(tiny_fixture, monkeypatch):
+    """oneDNN decides the layout from the strides: a map it does not take for channels-last
+    (a size-1 batch with another stride is enough) runs the slow NCHW kernel and writes NCHW."""
+    import torch.nn.functional as F
+
+    layouts = []
+    transpose = F.conv_transpose2d
+
+    def spy(x, *args, **kwargs):
+        out = transpose(x, *args, **kwargs)
+        layouts.append(out.is_contiguous(memory_format=torch.channels_last))
+        return out
+
+    monkeypatch.setattr(F, "conv_transpose2d", spy)
+    G = tiny_fixture
+    ws = G.mapping(torch.randn(1, G.z_dim), conditioning_camera(), truncation_psi=0.7)
+    raw = torch.randn(1, 3, G.neural_rendering_resolution, G.neural_rendering_resolution)
+    features = torch.randn(1, 32, *raw.shape[2:])
+    for fast in (False, True):
+        layouts.clear()
+        with torch.no_grad(), fast_path.active(fast):
+            G.superresolution(raw, features, ws)
+        assert layouts and layouts == [fast] * len(layouts), (fast, layouts)
 
 
 def test_fitting_a_latent_takes_the_unfused_convolutions(tiny_fixture, monkeypatch):

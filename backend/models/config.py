@@ -95,7 +95,9 @@ class GeneratorConfig:
                 f"unknown generator config keys {unknown}.",
                 "The checkpoint was written by a newer PanoRig; update PanoRig.",
             )
-        return cls(**data)
+        config = cls(**data)
+        _check_framing(config)
+        return config
 
     @classmethod
     def from_official(
@@ -174,6 +176,22 @@ class GeneratorConfig:
                 f"the checkpoint's generator configuration is incomplete or malformed ({exc!r}).",
                 "Use an unmodified PanoHead or EG3D snapshot.",
             ) from exc
+
+
+def _check_framing(config: GeneratorConfig) -> None:
+    """A hand-edited framing would crop every photo wrongly (NaN: an empty crop)."""
+    y, half = config.face_quad_y, config.face_quad_half
+    if not (
+        isinstance(y, (int, float))
+        and isinstance(half, (int, float))
+        and 0.05 <= half <= 0.5
+        and 0 < y < 1
+    ):
+        raise CheckpointError(
+            f"face_quad_y={y!r} and face_quad_half={half!r} do not place a face in the frame "
+            "(the half side must be 0.05-0.5 of the image, the centre inside it).",
+            "Remove both keys from the file's config to use PanoHead's framing (0.545 and 0.455).",
+        )
 
 
 def _eg3d_subject(rendering_kwargs: dict[str, Any]) -> str:

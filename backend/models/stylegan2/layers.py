@@ -120,8 +120,7 @@ def modulated_conv2d(
     _, in_ch, kh, kw = weight.shape
     if fused and kh > 1 and is_active() and _fitting_styles(weight, styles, x):
         fused = False
-    if runs_channels_last(x, up):
-        x = x.contiguous(memory_format=torch.channels_last)
+    channels_last = runs_channels_last(x, up)
     if x.dtype == torch.float16 and demodulate:
         # Pre-normalise so the fp16 products below cannot overflow (demodulation undoes it).
         weight = weight * (
@@ -138,6 +137,8 @@ def modulated_conv2d(
 
     def conv(inp: torch.Tensor, wt: torch.Tensor, groups: int) -> torch.Tensor:
         if up:
+            if channels_last:
+                inp = _channels_last(inp)
             return upsample_conv2d(inp, wt, resample_filter, padding=padding, groups=groups)
         return F.conv2d(inp, wt, padding=padding, groups=groups)
 
@@ -166,6 +167,17 @@ def modulated_conv2d(
 # a release-size W+ step (super-resolution at 256^2 and 512^2) took 14.6 -> 12.5 s, while the
 # demo's (maps up to 64^2) took 8% longer unfused.
 UNFUSED_FIT_FROM = 128 * 128  # pixels per map
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` [N, C, H, W] with channels-last strides throughout. ``contiguous`` keeps a map whose
+    size-1 batch has another stride (a reshape gives one), and oneDNN then takes it for NCHW:
+    its transposed convolution ran at half speed and wrote NCHW."""
+    n, c, h, w = x.shape
+    if x.stride() == (h * w * c, 1, w * c, c):
+        return x
+    out = torch.empty_like(x, memory_format=torch.channels_last)
+    return out.copy_(x)
 
 
 def _fitting_styles(weight: torch.Tensor, styles: torch.Tensor, x: torch.Tensor) -> bool:
