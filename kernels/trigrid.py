@@ -80,6 +80,46 @@ def corners(
 _corners = compiled(corners, corners, "tri-grid corners")
 
 
+class _WeightedRows(torch.autograd.Function):
+    """``embedding_bag(mode="sum")`` with per-sample weights, with a cheaper backward.
+
+    PyTorch's own backward for the table sorts every corner index (4.7 M for a 64^2 render)
+    to add each row's contributions in order; here one ``index_add_`` per corner slot
+    accumulates them without sorting (about a third of the time on the CPU). The weights'
+    gradient (the camera refinement's path to the points) is each corner row's dot product
+    with the output's gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor):
+        ctx.save_for_backward(table, rows, weights)
+        return F.embedding_bag(rows, table, per_sample_weights=weights, mode="sum")
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        table, rows, weights = ctx.saved_tensors
+        grad = grad.contiguous()
+        slots = rows.t().contiguous()  # one contiguous index column per corner slot
+        grad_table = grad_weights = None
+        if ctx.needs_input_grad[0]:
+            grad_table = torch.zeros_like(table)
+            for slot, weight in zip(slots, weights.t(), strict=True):
+                grad_table.index_add_(0, slot, grad * weight[:, None])
+        if ctx.needs_input_grad[2]:
+            grad_weights = torch.stack(
+                [(table.index_select(0, slot) * grad).sum(-1) for slot in slots], dim=-1
+            )
+        return grad_table, None, grad_weights
+
+
+def weighted_rows(table: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Sum over each bag of ``weights`` times ``table``'s ``rows``: [B, K] rows and weights,
+    [R, F] table -> [B, F]."""
+    if torch.is_grad_enabled() and (table.requires_grad or weights.requires_grad):
+        return _WeightedRows.apply(table, rows, weights)
+    return F.embedding_bag(rows, table, per_sample_weights=weights, mode="sum")
+
+
 def sample(
     volumes: torch.Tensor, inverse_axes: torch.Tensor, points: torch.Tensor, box_warp: float
 ) -> torch.Tensor:
@@ -90,5 +130,5 @@ def sample(
     n, planes, depth, height, width, features = volumes.shape
     rows, weights = _corners(points, inverse_axes.to(points.dtype), box_warp, depth, height, width)
     table = volumes.reshape(-1, features)
-    mean = F.embedding_bag(rows, table, per_sample_weights=weights, mode="sum")
+    mean = weighted_rows(table, rows, weights)
     return mean.reshape(n, points.shape[1], features)

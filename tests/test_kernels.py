@@ -90,6 +90,27 @@ def test_fused_query_gradients_match_the_reference(small_generators, device):
     assert _max_error(p_fast, p_ref) <= 1e-4 * float(p_ref.abs().max())
 
 
+def test_a_render_lays_out_its_grids_once_and_lets_go_of_them(small_generators, monkeypatch):
+    """The coarse and the fine samples of one render share one channels-last copy of the grids;
+    a copy in an autograd graph is not kept alive by the cache once the graph is gone."""
+    from kernels import trigrid
+
+    copies = []
+    layout = trigrid.channels_last
+    monkeypatch.setattr(trigrid, "channels_last", lambda *a: copies.append(1) or layout(*a))
+    G = _small_generator(small_generators, "panohead", "cpu").use_fast_path(True)
+    ws = G.mapping(torch.randn(1, G.z_dim), conditioning_camera())
+    grids = G.synthesize_grids(ws).detach().requires_grad_(True)
+    points = _points(2000, "cpu")[:1]
+    first, second = G.query(grids, points), G.query(grids, points)
+    assert len(copies) == 1
+    (first["sigma"].sum() + second["sigma"].sum()).backward()
+    assert grids.grad is not None and float(grids.grad.abs().max()) > 0
+    del first, second
+    held = fast_path._layout["volumes"]
+    assert held() is None  # the graph is gone, and so is the copy
+
+
 @pytest.fixture(scope="module")
 def tiny_fixture(small_generators):
     return small_generators["panohead"]

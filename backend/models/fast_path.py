@@ -97,21 +97,24 @@ def enabled_by_default() -> bool:
     return value == "fast"
 
 
-# One channels-last copy of the last grids queried without gradients: mesh extraction and
-# texture baking query the same grids chunk after chunk.
+# One channels-last copy of the last grids queried: mesh extraction and texture baking query the
+# same grids chunk after chunk, and a render queries them twice (coarse and fine samples).
 _layout: dict[str, object] = {"key": None, "volumes": None}
 
 
 def _volumes(G, grids: torch.Tensor) -> torch.Tensor:
-    depth = getattr(G.grid_sampler, "depth", 1)
-    if torch.is_grad_enabled() and grids.requires_grad:
-        return trigrid.channels_last(grids, depth).contiguous()
     ref = _layout["key"]
     if ref is not None and ref[0]() is grids and ref[1] == grids._version:
-        return _layout["volumes"]
-    volumes = trigrid.channels_last(grids, depth).contiguous()
+        volumes = _layout["volumes"]()
+        if volumes is not None:
+            return volumes
+    volumes = trigrid.channels_last(grids, getattr(G.grid_sampler, "depth", 1)).contiguous()
     forget = weakref.ref(grids, lambda _: _layout.update(key=None, volumes=None))
-    _layout["key"], _layout["volumes"] = (forget, grids._version), volumes
+    # A copy in an autograd graph is held weakly: the graph keeps it while it is needed, and
+    # the cache must not keep the graph (a fit's whole forward pass) alive after its backward.
+    differentiable = volumes.requires_grad
+    held = weakref.ref(volumes) if differentiable else (lambda: volumes)
+    _layout["key"], _layout["volumes"] = (forget, grids._version), held
     return volumes
 
 

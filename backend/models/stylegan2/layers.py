@@ -163,10 +163,11 @@ def modulated_conv2d(
 
 # Fitting a latent to a photo, the weights are frozen: the unfused form's convolution then needs
 # no weight gradient, where the fused one's per-sample weights do (StyleGAN2 itself trains
-# unfused). Its scalings cost a few passes over the maps instead, which only pays on large ones:
-# a release-size W+ step (super-resolution at 256^2 and 512^2) took 14.6 -> 12.5 s, while the
-# demo's (maps up to 64^2) took 8% longer unfused.
-UNFUSED_FIT_FROM = 128 * 128  # pixels per map
+# unfused). Its scalings cost a few passes over the maps instead, which pays where the
+# convolution is large: a release-size W+ step took 14.6 -> 12.5 s with the super-resolution's
+# maps unfused, and its backbone's 32^2-128^2 layers (2-10 G multiply-adds each) save a further
+# tenth of their backward, while the demo's layers (0.15 G) took 8% longer unfused.
+UNFUSED_FIT_FROM = 10**9  # multiply-adds of the convolution
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -181,12 +182,13 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
 
 
 def _fitting_styles(weight: torch.Tensor, styles: torch.Tensor, x: torch.Tensor) -> bool:
-    """Whether gradients flow to the styles but not to the frozen weights, on a large map."""
+    """Whether gradients flow to the styles but not to the frozen weights, of a large
+    convolution."""
     return (
         torch.is_grad_enabled()
         and styles.requires_grad
         and not weight.requires_grad
-        and x.shape[-2] * x.shape[-1] >= UNFUSED_FIT_FROM
+        and x.shape[-2] * x.shape[-1] * weight.numel() >= UNFUSED_FIT_FROM
     )
 
 
