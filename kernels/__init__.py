@@ -4,7 +4,9 @@ Each fused operation here has its reference in ``backend`` and a parity test
 (``tests/test_kernels.py``). Fused code is compiled with ``torch.compile`` (C++/OpenMP on the
 CPU, Triton on CUDA) and falls back to the reference where it cannot be.
 
-- ``trigrid.fused_query``: tri-grid / tri-plane sampling, channels-last, fused with the decoder.
+- ``trigrid.sample``: tri-grid / tri-plane sampling as one weighted lookup of channels-last rows
+  (``trigrid.weighted_rows``, with a backward that does not sort).
+- ``fir.filter2d``: StyleGAN2's FIR low-pass without the padded copy.
 - ``compiled``: compile-on-first-use with a persistent cache and a logged fall-back.
 """
 
