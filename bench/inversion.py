@@ -2,11 +2,13 @@
 
     python bench/inversion.py [--device auto] [--steps 500] [--resolution R] [--every 10]
                               [--release-steps 2] [--rounds 3] [--no-release] [--no-curves]
+                              [--keep-freed-memory]
 
 1. Seconds per W+ step and per tuning step on the bundled demo model and at the PanoHead
    release size (random weights: ``random:release``; timings do not depend on the values),
    on the reference path and on the fast path (``G.use_fast_path()``, ``kernels``), in
-   ``--rounds`` interleaved rounds (medians).
+   ``--rounds`` interleaved rounds (medians). ``--keep-freed-memory`` times the fast path as
+   the command line runs it, with ``kernels.keep_freed_memory`` on (the reference without).
 2. Loss against wall-clock on the demo model, on the reference path, for PanoHead's projector
    schedule (``--steps`` W+ steps, 500 as in its projector; lr 0.1 with ramps, w-noise) and for
    PanoRig's default, on the same losses for both: PanoRig's (foreground L1, MS-SSIM,
@@ -65,6 +67,7 @@ from backend.inversion.optimize import (  # noqa: E402
 )
 from backend.models import open_generator  # noqa: E402
 from backend.sampling import seed_ws  # noqa: E402
+from kernels import keep_freed_memory  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:
@@ -117,7 +120,9 @@ def step_times(G, photo: AlignedPhoto, schedule: Schedule, steps: int) -> tuple[
     return statistics.median(fit_steps[pick]), statistics.median(tune_steps[pick])
 
 
-def both_paths(G, photo: AlignedPhoto, schedule: Schedule, steps: int, rounds: int):
+def both_paths(
+    G, photo: AlignedPhoto, schedule: Schedule, steps: int, rounds: int, keep: bool = False
+):
     """``step_times`` on the reference path and on the fast path in turn, ``rounds`` times
     (interleaved, so a drift in the machine's speed falls on both; the fast path compiled first
     on an untimed step): the medians for each path."""
@@ -127,7 +132,9 @@ def both_paths(G, photo: AlignedPhoto, schedule: Schedule, steps: int, rounds: i
     for _ in range(rounds):
         for fast in (False, True):
             G.use_fast_path(fast)
+            keep_freed_memory(keep and fast)
             times[fast].append(step_times(G, photo, schedule, steps))
+    keep_freed_memory(False)
     return tuple(
         tuple(statistics.median(t[i] for t in times[fast]) for i in (0, 1))
         for fast in (False, True)
@@ -239,6 +246,11 @@ def main() -> None:
     )
     parser.add_argument("--no-release", action="store_true", help="skip the release size")
     parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="the fast path with kernels.keep_freed_memory on, as the command line runs it",
+    )
+    parser.add_argument(
         "--no-curves", action="store_true", help="only the step times, not the loss curves"
     )
     args = parser.parse_args()
@@ -249,11 +261,12 @@ def main() -> None:
     size = args.resolution or G.neural_rendering_resolution
     photo = test_photo(G, device, G.neural_rendering_resolution)
     demo_schedule = replace(PANORIG, resolution=size)
-    rows = [("demo", size, *both_paths(G, photo, demo_schedule, 3, args.rounds))]
+    keep = args.keep_freed_memory
+    rows = [("demo", size, *both_paths(G, photo, demo_schedule, 3, args.rounds, keep))]
     if not args.no_release:
         R = open_generator("random:release", device)
         release = test_photo(R, device, R.neural_rendering_resolution)
-        timed = both_paths(R, release, PANORIG, args.release_steps, args.rounds)
+        timed = both_paths(R, release, PANORIG, args.release_steps, args.rounds, keep)
         rows.append(("release (random weights)", R.neural_rendering_resolution, *timed))
         del R
     print(

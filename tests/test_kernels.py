@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -203,7 +204,8 @@ def test_tuning_gradients_match_the_reference(tiny_fixture):
     """Pivotal tuning differentiates every weight, bias and noise strength through the fused
     epilogues (whose backward works from their outputs)."""
     G = copy.deepcopy(tiny_fixture).requires_grad_(True)
-    ws = G.mapping(torch.randn(1, G.z_dim), conditioning_camera(), truncation_psi=0.7).detach()
+    z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(5))
+    ws = G.mapping(z, conditioning_camera(), truncation_psi=0.7).detach()
     grads = []
     for fast in (False, True):
         G.zero_grad(set_to_none=True)
@@ -213,9 +215,13 @@ def test_tuning_gradients_match_the_reference(tiny_fixture):
     reference, fast = grads
     assert reference.keys() == fast.keys()
     assert any("noise_strength" in name for name in reference)
+    # The background's gradients pass through 1 - opacity, which is ~1e-7 where the head is
+    # opaque: rounding there is a large part of them, so each term also gets a small share of
+    # the largest gradient as slack.
+    largest = max(float(g.abs().max()) for g in reference.values())
     for name, grad in reference.items():
         scale = float(grad.abs().max())
-        assert _max_error(fast[name], grad) <= 1e-4 * scale + 1e-9, name
+        assert _max_error(fast[name], grad) <= 1e-4 * scale + 1e-7 * largest, name
 
 
 def test_a_deep_copy_runs_its_own_weights(tiny_fixture):
@@ -292,3 +298,40 @@ def test_a_bad_default_is_refused_with_the_fix(monkeypatch):
     monkeypatch.setenv(KERNELS_ENV, "fastest")
     with pytest.raises(ValueError, match="set it to one of those, or unset it"):
         PRESETS["tiny"]().build()
+
+
+FAULTS_OF_A_FRESH_MAP = """
+import resource, sys, torch, kernels
+
+def faults():
+    torch.ones(16 * 2**20)  # 64 MiB, allocated, touched and freed
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(16 * 2**20)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+default = faults()
+assert kernels.keep_freed_memory()
+print(default, faults())
+"""
+
+
+@pytest.mark.skipif(not kernels.allocator._glibc(), reason="the switch is glibc's")
+def test_kept_memory_is_reused_without_page_faults():
+    """A freed 64 MiB map comes back without the kernel faulting it in again page by page. (In
+    a fresh process: once kept, freed memory stays in the heap, and malloc reuses it even
+    after the switch is turned back.)"""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", FAULTS_OF_A_FRESH_MAP],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    default, kept = map(int, result.stdout.split())
+    assert default > 4_000  # 16,384 pages of 4 KiB (fewer where the kernel maps larger ones)
+    assert kept < default / 10

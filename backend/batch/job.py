@@ -26,6 +26,7 @@ from ..head import make_head
 from ..inversion import read_head, stored_projections
 from ..models import open_generator
 from ..models.checkpoint import DEMO, DEMO_PATH, RANDOM_PREFIX
+from ..models.fast_path import prepare_process
 from ..progress import stage_timer
 from ..rigging import TEMPLATE, bind_rig, open_rig_model, save_rig
 from ..sampling import latent_ws, seed_ws
@@ -191,6 +192,7 @@ class HeadMaker:
 
     def __init__(self, spec: BatchSpec, device: str | torch.device) -> None:
         self.spec, self.device = spec, device
+        prepare_process()  # a worker process of its own (local or on Ray)
         self.store = Store(spec.out)
         self.G = open_generator(spec.checkpoint, device)
         self.rig_model = open_rig_model(spec.rig) if spec.rig else None

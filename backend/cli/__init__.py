@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..models.fast_path import KERNELS_ENV
+from ..models.fast_path import KERNELS_ENV, prepare_process
 from . import batch, convert, invert, mesh, rig, sample, serve, train_demo
 from .options import Parser
 
@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "kernels", None):
         os.environ[KERNELS_ENV] = args.kernels
     try:
+        prepare_process()
         return int(args.run(args) or 0)
     except (ValueError, RuntimeError, OSError) as exc:
         # Expected user errors (PanoRigError is a ValueError): one clear line, no traceback.

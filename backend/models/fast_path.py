@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from kernels import compiled, trigrid
+from kernels import compiled, keep_freed_memory, trigrid
 
 # The process-wide default, so worker processes (the service's, a batch's) inherit the choice
 # made on the command line: 'fast' or 'reference' (the library's default).
@@ -95,6 +95,15 @@ def enabled_by_default() -> bool:
             f"those, or unset it (the library then uses the reference path)."
         )
     return value == "fast"
+
+
+def prepare_process() -> None:
+    """The fast path's process-wide setting, for a process that renders (a command, the
+    service's worker, a batch worker): where new generators start on the fast path, malloc
+    keeps freed memory for reuse (``kernels.keep_freed_memory``: no page faults on every large
+    map; the process keeps its peak memory)."""
+    if enabled_by_default():
+        keep_freed_memory()
 
 
 # One channels-last copy of the last grids queried: mesh extraction and texture baking query the

@@ -139,7 +139,10 @@ def worker_main(
     import torch
 
     from ..devices import resolve_device
+    from ..models.fast_path import prepare_process
     from .jobs import OPERATIONS, ModelCache
+
+    prepare_process()
 
     try:
         device = resolve_device(device_name)
