@@ -19,6 +19,12 @@ from ..fast_path import is_active, runs_channels_last
 from .resample import fir_filter, upsample_conv2d
 
 LRELU_GAIN = math.sqrt(2.0)
+LRELU_SLOPE = 0.2
+
+
+def _gain(activation: str, gain: float | None) -> float | None:
+    """The activation's output gain: sqrt(2) for the rectifiers unless one is given."""
+    return LRELU_GAIN if gain is None and activation in ("lrelu", "relu") else gain
 
 
 def bias_act(
@@ -36,13 +42,12 @@ def bias_act(
     if bias is not None:
         x = x + bias.reshape([1, -1] + [1] * (x.ndim - 2))
     if activation == "lrelu":
-        x = F.leaky_relu(x, 0.2)
-        gain = LRELU_GAIN if gain is None else gain
+        x = F.leaky_relu(x, LRELU_SLOPE)
     elif activation == "relu":
         x = F.relu(x)
-        gain = LRELU_GAIN if gain is None else gain
     elif activation != "linear":
         raise ValueError(f"unknown activation {activation!r}")
+    gain = _gain(activation, gain)
     if gain is not None and gain != 1:
         x = x * gain
     if clamp is not None:
@@ -70,9 +75,9 @@ def _activation_grad(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``bias_act``'s gradient by its input, from its output ``y`` (the slope's sign is y's,
     and a clamped value sits at the bound), and the bias's gradient."""
+    gain = _gain(activation, gain)
     if activation in ("lrelu", "relu"):
-        slope = 0.2 if activation == "lrelu" else 0.0
-        gain = LRELU_GAIN if gain is None else gain
+        slope = LRELU_SLOPE if activation == "lrelu" else 0.0
         grad = torch.where(y > 0, grad * gain, grad * (slope * gain))
     elif gain is not None and gain != 1:
         grad = grad * gain
@@ -228,8 +233,9 @@ def modulated_conv2d(
 # no weight gradient, where the fused one's per-sample weights do (StyleGAN2 itself trains
 # unfused). Its scalings cost a few passes over the maps instead, which pays where the
 # convolution is large: a release-size W+ step took 14.6 -> 12.5 s with the super-resolution's
-# maps unfused, and its backbone's 32^2-128^2 layers (2-10 G multiply-adds each) save a further
-# tenth of their backward, while the demo's layers (0.15 G) took 8% longer unfused.
+# maps unfused. Counting multiply-adds also takes the backbone's 32^2-128^2 layers (2-10 G each;
+# its forward + backward measured 2.42 -> 2.36 s, within this machine's noise) and leaves the
+# demo's (0.15 G) fused, which took 8% longer unfused.
 UNFUSED_FIT_FROM = 10**9  # multiply-adds of the convolution
 
 
