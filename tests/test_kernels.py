@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -298,40 +297,3 @@ def test_a_bad_default_is_refused_with_the_fix(monkeypatch):
     monkeypatch.setenv(KERNELS_ENV, "fastest")
     with pytest.raises(ValueError, match="set it to one of those, or unset it"):
         PRESETS["tiny"]().build()
-
-
-FAULTS_OF_A_FRESH_MAP = """
-import resource, sys, torch, kernels
-
-def faults():
-    torch.ones(16 * 2**20)  # 64 MiB, allocated, touched and freed
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    torch.ones(16 * 2**20)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-
-default = faults()
-assert kernels.keep_freed_memory()
-print(default, faults())
-"""
-
-
-@pytest.mark.skipif(not kernels.allocator._glibc(), reason="the switch is glibc's")
-def test_kept_memory_is_reused_without_page_faults():
-    """A freed 64 MiB map comes back without the kernel faulting it in again page by page. (In
-    a fresh process: once kept, freed memory stays in the heap, and malloc reuses it even
-    after the switch is turned back.)"""
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[1]
-    result = subprocess.run(
-        [sys.executable, "-c", FAULTS_OF_A_FRESH_MAP],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    default, kept = map(int, result.stdout.split())
-    assert default > 4_000  # 16,384 pages of 4 KiB (fewer where the kernel maps larger ones)
-    assert kept < default / 10
