@@ -11,6 +11,9 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -297,3 +300,42 @@ def test_a_bad_default_is_refused_with_the_fix(monkeypatch):
     monkeypatch.setenv(KERNELS_ENV, "fastest")
     with pytest.raises(ValueError, match="set it to one of those, or unset it"):
         PRESETS["tiny"]().build()
+
+
+FAULTS_PER_ROUND = """
+import resource, sys, torch, kernels
+
+kernels.keep_freed_memory(sys.argv[1] == "keep")
+faults = []
+for _ in range(8):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    x = torch.ones(16 * 2**20)  # 64 MiB maps, made and freed as a layer makes and frees them
+    y = x * 2 + 1
+    del x, y
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(*faults)
+"""
+
+
+def _faults_per_round(mode: str) -> list[int]:
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", FAULTS_PER_ROUND, mode],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [int(n) for n in result.stdout.split()]
+
+
+@pytest.mark.skipif(not kernels.allocator._glibc(), reason="the switch is glibc's")
+def test_kept_memory_is_reused_without_page_faults():
+    """With the switch, the same 64 MiB maps made round after round stop being faulted in once
+    the heap has settled; by default every round faults all three in again. The heap takes a
+    few rounds to settle (see ``kernels.allocator``), and a round may still fault one map in
+    now and then, so the last four rounds must reuse at least three quarters of the pages."""
+    default, kept = _faults_per_round("default"), _faults_per_round("keep")
+    assert min(default[4:]) > 4_000  # 3 x 16,384 pages, fewer where they are huge pages
+    assert sum(kept[4:]) < sum(default[4:]) / 4
