@@ -8,9 +8,9 @@ modules in ``backend/models``; the fast path is ``G.use_fast_path()`` (``kernels
 Each benchmark runs both paths in turn ``--runs`` times (interleaved, so a change in the
 machine's load falls on both) after one warm-up each; medians are reported with their ratio.
 The fast path's first call (which compiles, or loads the compiled code from the cache) is
-timed separately. Peak memory: on CUDA the allocator's peak; on the CPU the highest resident
-size above the level before the call, sampled every 2 ms. The largest difference between the
-two paths' outputs is printed beside each benchmark.
+timed separately. Peak memory (``bench/peak_memory.py``): on CUDA the allocator's peak; on the
+CPU the highest resident size above the level before the call, sampled every 2 ms. The largest
+difference between the two paths' outputs is printed beside each benchmark.
 
 ``--switches`` adds the inference switches, each against the fast path and with its image error:
 ``channels_last`` memory format; on the CPU ``keep freed memory`` (``kernels.keep_freed_memory``,
@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -35,52 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend.cameras import conditioning_camera, orbit_cameras  # noqa: E402
 from backend.devices import resolve_device  # noqa: E402
 from backend.models.presets import PRESETS  # noqa: E402
+from bench.peak_memory import PeakMemory  # noqa: E402
 from kernels import keep_freed_memory  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-class PeakMemory:
-    """Peak memory of the code inside ``with``, in GiB above what was in use before."""
-
-    PAGE = 4096
-
-    def __init__(self, device: torch.device) -> None:
-        self.device, self.peak = device, 0.0
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * self.PAGE
-
-    def __enter__(self) -> PeakMemory:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self._base = torch.cuda.memory_allocated()
-            return self
-        self._base = self._top = self._rss()
-        self._stop = threading.Event()
-
-        def watch() -> None:
-            while not self._stop.wait(0.002):
-                self._top = max(self._top, self._rss())
-
-        self._thread = threading.Thread(target=watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            self.peak = (torch.cuda.max_memory_allocated() - self._base) / 2**30
-            return
-        self._stop.set()
-        self._thread.join()
-        self._top = max(self._top, self._rss())
-        self.peak = (self._top - self._base) / 2**30
 
 
 def lattice(resolution: int, device: torch.device) -> torch.Tensor:

@@ -9,6 +9,9 @@
    on the reference path and on the fast path (``G.use_fast_path()``, ``kernels``), in
    ``--rounds`` interleaved rounds (medians). ``--keep-freed-memory`` times the fast path as
    the command line runs it, with ``kernels.keep_freed_memory`` on (the reference without).
+   Also the peak memory of one step of each kind on each path (``bench/peak_memory.py``; with
+   freed memory handed back, so it is the step's working set) and the time of the fast path's
+   first steps, which compile the training graphs or load them from the cache.
 2. Loss against wall-clock on the demo model, on the reference path, for PanoHead's projector
    schedule (``--steps`` W+ steps, 500 as in its projector; lr 0.1 with ramps, w-noise) and for
    PanoRig's default, on the same losses for both: PanoRig's (foreground L1, MS-SSIM,
@@ -35,8 +38,10 @@ import argparse
 import statistics
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -67,7 +72,10 @@ from backend.inversion.optimize import (  # noqa: E402
 )
 from backend.models import open_generator  # noqa: E402
 from backend.sampling import seed_ws  # noqa: E402
+from bench.peak_memory import PeakMemory  # noqa: E402
 from kernels import keep_freed_memory  # noqa: E402
+
+NO_METER = nullcontext()
 
 
 def synchronize(device: torch.device) -> None:
@@ -95,9 +103,11 @@ def test_photo(G, device: torch.device, size: int) -> AlignedPhoto:
     )
 
 
-def step_times(G, photo: AlignedPhoto, schedule: Schedule, steps: int) -> tuple[float, float]:
+def step_times(
+    G, photo: AlignedPhoto, schedule: Schedule, steps: int, meters=(NO_METER, NO_METER)
+) -> tuple[float, float]:
     """Median seconds per W+ step and per tuning step (the first step, a warm-up, left out
-    when there are more)."""
+    when there are more); ``meters`` (``PeakMemory``) measure the fit and the tuning."""
     device = next(G.parameters()).device
     latent_statistics(G)  # computed once per generator; not a per-step cost
     stamps: list[float] = []
@@ -108,26 +118,46 @@ def step_times(G, photo: AlignedPhoto, schedule: Schedule, steps: int) -> tuple[
 
     stamp()
     full = replace(schedule, steps=steps, coarse=0.0, light=0.0)
-    fit = fit_latent(G, [photo], full, on_step=stamp)
+    with meters[0]:
+        fit = fit_latent(G, [photo], full, on_step=stamp)
     fit_steps = np.diff(stamps).tolist()
     stamps.clear()
     stamp()
-    tune_generator(
-        G, fit.ws, [photo], fit.cameras, replace(schedule, tune_steps=steps), progress=stamp
-    )
+    with meters[1]:
+        tune_generator(
+            G, fit.ws, [photo], fit.cameras, replace(schedule, tune_steps=steps), progress=stamp
+        )
     tune_steps = np.diff(stamps).tolist()
     pick = slice(1, None) if steps > 1 else slice(None)
     return statistics.median(fit_steps[pick]), statistics.median(tune_steps[pick])
 
 
+class Timings(NamedTuple):
+    reference: tuple[float, float]  # seconds per W+ step, per tuning step
+    fast: tuple[float, float]
+    reference_peak: tuple[float, float]  # GiB above the start, of one W+ step, one tuning step
+    fast_peak: tuple[float, float]
+    first_fast: float  # seconds of the fast path's first W+ and tuning step (compiles or loads)
+
+
 def both_paths(
     G, photo: AlignedPhoto, schedule: Schedule, steps: int, rounds: int, keep: bool = False
-):
+) -> Timings:
     """``step_times`` on the reference path and on the fast path in turn, ``rounds`` times
-    (interleaved, so a drift in the machine's speed falls on both; the fast path compiled first
-    on an untimed step): the medians for each path."""
+    (interleaved, so a drift in the machine's speed falls on both), after a first fast step
+    (compiles the training graphs, or loads them) and one step of each path with its peak
+    memory measured (before any round keeps freed memory, so resident size is working set)."""
+    device = next(G.parameters()).device
     G.use_fast_path(True)
-    step_times(G, photo, schedule, 1)  # compiles the training graphs, or loads them
+    start = time.perf_counter()
+    step_times(G, photo, schedule, 1)
+    first = time.perf_counter() - start
+    peaks = {}
+    for fast in (False, True):
+        G.use_fast_path(fast)
+        meters = (PeakMemory(device), PeakMemory(device))
+        step_times(G, photo, schedule, 1, meters)
+        peaks[fast] = (meters[0].peak, meters[1].peak)
     times: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
     for _ in range(rounds):
         for fast in (False, True):
@@ -135,10 +165,11 @@ def both_paths(
             keep_freed_memory(keep and fast)
             times[fast].append(step_times(G, photo, schedule, steps))
     keep_freed_memory(False)
-    return tuple(
-        tuple(statistics.median(t[i] for t in times[fast]) for i in (0, 1))
-        for fast in (False, True)
-    )
+    medians = {
+        fast: (statistics.median(t[0] for t in runs), statistics.median(t[1] for t in runs))
+        for fast, runs in times.items()
+    }
+    return Timings(medians[False], medians[True], peaks[False], peaks[True], first)
 
 
 Render = tuple[int, bool]  # render size, light (fewer samples per ray)
@@ -262,22 +293,32 @@ def main() -> None:
     photo = test_photo(G, device, G.neural_rendering_resolution)
     demo_schedule = replace(PANORIG, resolution=size)
     keep = args.keep_freed_memory
-    rows = [("demo", size, *both_paths(G, photo, demo_schedule, 3, args.rounds, keep))]
+    rows = [("demo", size, both_paths(G, photo, demo_schedule, 3, args.rounds, keep))]
     if not args.no_release:
         R = open_generator("random:release", device)
         release = test_photo(R, device, R.neural_rendering_resolution)
         timed = both_paths(R, release, PANORIG, args.release_steps, args.rounds, keep)
-        rows.append(("release (random weights)", R.neural_rendering_resolution, *timed))
+        rows.append(("release (random weights)", R.neural_rendering_resolution, timed))
         del R
     print(
         f"\n{'model':26s} {'render':>7s} {'s / W+ step':>12s} {'s / tuning step':>16s}"
         f"   (reference path -> fast path, speed-up)"
     )
-    for name, size_shown, (ref_fit, ref_tune), (fast_fit, fast_tune) in rows:
+    for name, size_shown, t in rows:
+        (ref_fit, ref_tune), (fast_fit, fast_tune) = t.reference, t.fast
         print(
             f"{name:26s} {size_shown:>5d}^2 {ref_fit:5.2f} -> {fast_fit:4.2f} "
             f"{ref_tune:6.2f} -> {fast_tune:5.2f}   W+ x{ref_fit / fast_fit:.2f}, "
             f"tuning x{ref_tune / fast_tune:.2f}"
+        )
+    print(
+        f"\n{'model':26s} {'peak GiB, W+ step':>18s} {'peak GiB, tuning step':>22s}"
+        f" {'first fast W+ and tuning step s':>32s}   (reference path -> fast path)"
+    )
+    for name, _, t in rows:
+        print(
+            f"{name:26s} {t.reference_peak[0]:8.2f} -> {t.fast_peak[0]:5.2f} "
+            f"{t.reference_peak[1]:12.2f} -> {t.fast_peak[1]:5.2f} {t.first_fast:32.1f}"
         )
     if args.no_curves:
         return
