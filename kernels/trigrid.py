@@ -80,6 +80,23 @@ def corners(
 _corners = compiled(corners, corners, "tri-grid corners")
 
 
+def _corner_dots(table: torch.Tensor, rows: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """Each corner row's dot product with its point's gradient: [R, F], [B, K], [B, F] ->
+    [B, K], one gathered slot at a time."""
+    return torch.stack(
+        [(table.index_select(0, slot) * grad).sum(-1) for slot in rows.t().contiguous()], -1
+    )
+
+
+def _gathered_dots(table: torch.Tensor, rows: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """``_corner_dots`` written whole; compiled, the gather, product and sum are one loop that
+    never materialises the [B, K, F] rows (uncompiled it would: the slot loop is its fallback)."""
+    return (table[rows] * grad[:, None, :]).sum(-1)
+
+
+_fused_corner_dots = compiled(_gathered_dots, _corner_dots, "tri-grid corner dots", dynamic=True)
+
+
 class _WeightedRows(torch.autograd.Function):
     """``embedding_bag(mode="sum")`` with per-sample weights, with a cheaper backward.
 
@@ -87,7 +104,8 @@ class _WeightedRows(torch.autograd.Function):
     to add each row's contributions in order; here one ``index_add_`` per corner slot
     accumulates them without sorting (about a third of the time on the CPU). The weights'
     gradient (the camera refinement's path to the points) is each corner row's dot product
-    with the output's gradient.
+    with the output's gradient, gathered, multiplied and summed in one compiled loop (half the
+    time of a gather, a product and a sum per slot).
     """
 
     @staticmethod
@@ -106,9 +124,7 @@ class _WeightedRows(torch.autograd.Function):
             for slot, weight in zip(slots, weights.t(), strict=True):
                 grad_table.index_add_(0, slot, grad * weight[:, None])
         if ctx.needs_input_grad[2]:
-            grad_weights = torch.stack(
-                [(table.index_select(0, slot) * grad).sum(-1) for slot in slots], dim=-1
-            )
+            grad_weights = _fused_corner_dots(table, rows, grad)
         return grad_table, None, grad_weights
 
 

@@ -93,6 +93,19 @@ def test_fused_query_gradients_match_the_reference(small_generators, device):
     assert _max_error(p_fast, p_ref) <= 1e-4 * float(p_ref.abs().max())
 
 
+def test_the_corner_dots_compiled_match_the_slot_loop():
+    """The weights' gradient of the lookup: the compiled gather-multiply-sum against its
+    fall-back, a gather per corner slot."""
+    from kernels.trigrid import _corner_dots, _fused_corner_dots
+
+    g = torch.Generator().manual_seed(3)
+    table, grad = torch.randn(5000, 32, generator=g), torch.randn(700, 32, generator=g)
+    rows = torch.randint(0, 5000, (700, 24), generator=g)
+    expected = _corner_dots(table, rows, grad)
+    assert expected.shape == (700, 24)
+    assert _max_error(_fused_corner_dots(table, rows, grad), expected) <= ATOL
+
+
 def test_a_render_lays_out_its_grids_once_and_lets_go_of_them(small_generators, monkeypatch):
     """The coarse and the fine samples of one render share one channels-last copy of the grids;
     a copy in an autograd graph is not kept alive by the cache once the graph is gone."""

@@ -116,6 +116,48 @@ class _FusedBiasActFunction(torch.autograd.Function):
         return grad_x, grad_bias if ctx.needs_input_grad[1] else None, grad_noise, None
 
 
+def _channel_scale_grads(
+    grad: torch.Tensor, x: torch.Tensor, scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradients of ``x * scale`` ([N, C, H, W] by [N, C]) by ``x`` and by ``scale``; the
+    first in ``x``'s memory format, which the convolution that made or takes ``x`` expects
+    back (written so in the same pass, where a later ``contiguous`` would copy the map)."""
+    layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
+    grad_x = (grad * scale[:, :, None, None]).contiguous(memory_format=layout)
+    return grad_x, (grad * x).sum(dim=(2, 3))
+
+
+_fused_channel_scale_grads = compiled(
+    _channel_scale_grads, _channel_scale_grads, "channel scale gradient", dynamic=True
+)
+
+
+class _ChannelScaleFunction(torch.autograd.Function):
+    """``x * scale`` per channel where gradients are wanted. Autograd's backward writes the
+    product of the gradient and ``x`` as a whole map and then sums it; compiled, both
+    gradients come from one pass over the two maps."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.save_for_backward(x, scale)
+        return x * scale[:, :, None, None]
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, scale = ctx.saved_tensors
+        grad_x, grad_scale = _fused_channel_scale_grads(grad, x, scale)
+        return grad_x, grad_scale
+
+
+def scale_channels(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``x`` [N, C, H, W] times a per-sample, per-channel ``scale`` [N, C]; with a fused
+    backward where the fast path is active."""
+    scale = scale.to(x.dtype)
+    if is_active() and torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad):
+        return _ChannelScaleFunction.apply(x, scale)
+    return x * scale.reshape(*scale.shape, 1, 1)
+
+
 def epilogue(
     x: torch.Tensor,
     bias: torch.Tensor | None,
@@ -211,11 +253,8 @@ def modulated_conv2d(
         return F.conv2d(inp, wt, padding=padding, groups=groups)
 
     if not fused:
-        x = x * styles.to(x.dtype).reshape(batch, -1, 1, 1)
-        x = conv(x, weight.to(x.dtype), 1)
-        if dcoefs is not None:
-            x = x * dcoefs.to(x.dtype).reshape(batch, -1, 1, 1)
-        return x
+        x = conv(scale_channels(x, styles), weight.to(x.dtype), 1)
+        return x if dcoefs is None else scale_channels(x, dcoefs)
 
     if dcoefs is not None:
         w = w * dcoefs.reshape(batch, -1, 1, 1, 1)
@@ -248,6 +287,10 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
         return x
     out = torch.empty_like(x, memory_format=torch.channels_last)
     return out.copy_(x)
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 def _fitting_styles(weight: torch.Tensor, styles: torch.Tensor, x: torch.Tensor) -> bool:
