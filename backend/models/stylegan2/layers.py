@@ -72,9 +72,10 @@ def _activation_grad(
     activation: str = "linear",
     gain: float | None = None,
     clamp: float | None = None,
+    layout: torch.memory_format = torch.contiguous_format,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``bias_act``'s gradient by its input, from its output ``y`` (the slope's sign is y's,
-    and a clamped value sits at the bound), and the bias's gradient."""
+    """``bias_act``'s gradient by its input, in ``layout``, from its output ``y`` (the slope's
+    sign is y's, and a clamped value sits at the bound), and the bias's gradient."""
     gain = _gain(activation, gain)
     if activation in ("lrelu", "relu"):
         slope = LRELU_SLOPE if activation == "lrelu" else 0.0
@@ -83,7 +84,7 @@ def _activation_grad(
         grad = grad * gain
     if clamp is not None:
         grad = torch.where(y.abs() < clamp, grad, 0.0)
-    return grad, grad.sum(dim=[0, 2, 3])
+    return grad.contiguous(memory_format=layout), grad.sum(dim=[0, 2, 3])
 
 
 _fused_activation_grad = compiled(
@@ -95,7 +96,9 @@ class _FusedBiasActFunction(torch.autograd.Function):
     """The fused epilogue where gradients are wanted. Compiled through autograd, the pass also
     wrote two masks as bytes and ran at a fifth of its no-grad speed; here the forward is the
     no-grad pass and the backward works from the output alone, as StyleGAN2's bias_act plugin
-    does, in one compiled pass with the bias's sum."""
+    does, in one compiled pass with the bias's sum. That pass reads the gradient in whatever
+    layout it comes and writes the input's gradient in the input's layout (channels-last from
+    the super-resolution's upsampling), so no map is copied to change layouts on the way."""
 
     @staticmethod
     def forward(ctx, x, bias, noise, options):
@@ -103,13 +106,16 @@ class _FusedBiasActFunction(torch.autograd.Function):
             y = _fused_bias_act(x, bias, noise=noise, **options)
         ctx.save_for_backward(y)
         ctx.options = options
+        ctx.layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
         ctx.noise_shape = None if noise is None else noise.shape
         return y
 
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        grad_x, grad_bias = _fused_activation_grad(grad.contiguous(), y, **ctx.options)
+        if not (grad.is_contiguous() or _is_channels_last(grad)):  # e.g. a mean's broadcast
+            grad = grad.contiguous()
+        grad_x, grad_bias = _fused_activation_grad(grad, y, layout=ctx.layout, **ctx.options)
         grad_noise = None
         if ctx.needs_input_grad[2]:  # a trainable noise strength (tuning)
             grad_noise = grad_x.sum(dim=1, keepdim=True).sum_to_size(ctx.noise_shape)
