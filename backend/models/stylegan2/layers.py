@@ -106,7 +106,7 @@ class _FusedBiasActFunction(torch.autograd.Function):
             y = _fused_bias_act(x, bias, noise=noise, **options)
         ctx.save_for_backward(y)
         ctx.options = options
-        ctx.layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
+        ctx.layout = _memory_format(x)
         ctx.noise_shape = None if noise is None else noise.shape
         return y
 
@@ -128,8 +128,7 @@ def _channel_scale_grads(
     """The gradients of ``x * scale`` ([N, C, H, W] by [N, C]) by ``x`` and by ``scale``; the
     first in ``x``'s memory format, which the convolution that made or takes ``x`` expects
     back (written so in the same pass, where a later ``contiguous`` would copy the map)."""
-    layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
-    grad_x = (grad * scale[:, :, None, None]).contiguous(memory_format=layout)
+    grad_x = (grad * scale[:, :, None, None]).contiguous(memory_format=_memory_format(x))
     return grad_x, (grad * x).sum(dim=(2, 3))
 
 
@@ -297,6 +296,11 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
 
 def _is_channels_last(x: torch.Tensor) -> bool:
     return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    """The layout a gradient by ``x`` is written in: ``x``'s own."""
+    return torch.channels_last if _is_channels_last(x) else torch.contiguous_format
 
 
 def _fitting_styles(weight: torch.Tensor, styles: torch.Tensor, x: torch.Tensor) -> bool:
