@@ -3,7 +3,7 @@
     python bench/profile_paths.py [--preset release] [--device auto] [--lattice 256]
                                   [--rows 12] [--only forward,lattice,texture,inversion,tuning]
 
-Random weights. Four workloads, each profiled once per path after a warm-up (which compiles the
+Random weights. Five workloads, each profiled once per path after a warm-up (which compiles the
 fast path, or loads it from the cache):
   forward    the full synthesis, render + super-resolution (512^2 at the release size)
   lattice    raw-sigma queries on a ``--lattice``^3 grid, chunks of 2^20 points, grids cached
