@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from backend.batch import DONE, make_spec, run_batch, seed_items  # noqa: E402
 from backend.common.settings import MeshSettings, TextureSettings  # noqa: E402
+from bench.arguments import positive_int  # noqa: E402
 
 TINY = (MeshSettings(resolution=64, faces=2000), TextureSettings(texture=256))
 
@@ -62,12 +63,14 @@ def _run(mesh, texture, heads: int, workers: int, device: str, ray: bool) -> dic
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--heads", type=positive_int, default=8)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--release", action="store_true", help="the schema's default sizes")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per configuration (best)")
+    parser.add_argument(
+        "--repeat", type=positive_int, default=1, help="runs per configuration (best)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     mesh, texture = (MeshSettings(), TextureSettings()) if args.release else TINY

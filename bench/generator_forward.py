@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend.cameras import conditioning_camera, orbit_cameras  # noqa: E402
 from backend.devices import resolve_device  # noqa: E402
 from backend.models.presets import PRESETS  # noqa: E402
+from bench.arguments import positive_int  # noqa: E402
 from bench.peak_memory import PeakMemory  # noqa: E402
 from kernels import keep_freed_memory  # noqa: E402
 
@@ -164,9 +165,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="release", choices=sorted(PRESETS))
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--grid", type=int, default=128, help="lattice size for the query test")
-    parser.add_argument("--chunk", type=int, default=2**20, help="points per query call")
+    parser.add_argument("--runs", type=positive_int, default=5)
+    parser.add_argument(
+        "--grid", type=positive_int, default=128, help="lattice size for the query test"
+    )
+    parser.add_argument("--chunk", type=positive_int, default=2**20, help="points per query call")
     parser.add_argument("--switches", action="store_true", help="also time inference switches")
     args = parser.parse_args()
 

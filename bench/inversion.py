@@ -72,6 +72,7 @@ from backend.inversion.optimize import (  # noqa: E402
 )
 from backend.models import open_generator  # noqa: E402
 from backend.sampling import seed_ws  # noqa: E402
+from bench.arguments import positive_int  # noqa: E402
 from bench.peak_memory import PeakMemory  # noqa: E402
 from kernels import keep_freed_memory  # noqa: E402
 
@@ -258,22 +259,22 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--steps",
-        type=int,
+        type=positive_int,
         default=PANOHEAD.steps,
         help="W+ steps of the reference schedule (PanoHead: 500)",
     )
     parser.add_argument(
         "--resolution",
-        type=int,
+        type=positive_int,
         default=None,
         help="render size while fitting (default: the generator's own)",
     )
-    parser.add_argument("--every", type=int, default=10, help="score every N steps")
+    parser.add_argument("--every", type=positive_int, default=10, help="score every N steps")
     parser.add_argument(
-        "--release-steps", type=int, default=2, help="steps timed at the release size"
+        "--release-steps", type=positive_int, default=2, help="steps timed at the release size"
     )
     parser.add_argument(
-        "--rounds", type=int, default=3, help="interleaved rounds of step timings per path"
+        "--rounds", type=positive_int, default=3, help="interleaved rounds of step timings per path"
     )
     parser.add_argument("--no-release", action="store_true", help="skip the release size")
     parser.add_argument(

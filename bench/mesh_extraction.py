@@ -49,6 +49,7 @@ from backend.models.presets import release  # noqa: E402
 from backend.progress import stage_timer  # noqa: E402
 from backend.sampling import seed_ws  # noqa: E402
 from backend.texture import DEFAULT_VIEWS, bake_texture  # noqa: E402
+from bench.arguments import positive_int  # noqa: E402
 from bench.peak_memory import PeakMemory  # noqa: E402
 from tests.analytic_head import AnalyticHead  # noqa: E402
 
@@ -113,12 +114,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--source", default="release", choices=("release", "fixture", "analytic"))
     parser.add_argument("--resolutions", default="128,256")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--path-runs", type=int, default=5, help="runs per path, interleaved")
+    parser.add_argument("--runs", type=positive_int, default=3)
+    parser.add_argument(
+        "--path-runs", type=positive_int, default=5, help="runs per path, interleaved"
+    )
     parser.add_argument("--level", default="auto")
-    parser.add_argument("--faces", type=int, default=60000)
-    parser.add_argument("--texture", type=int, default=1024)
-    parser.add_argument("--views", type=int, default=4)
+    parser.add_argument("--faces", type=positive_int, default=60000)
+    parser.add_argument("--texture", type=positive_int, default=1024)
+    parser.add_argument("--views", type=positive_int, default=4)
     args = parser.parse_args()
 
     G, ws, region = source(args.source)

@@ -40,6 +40,7 @@ from backend.inversion.optimize import (  # noqa: E402
     tune_generator,
 )
 from backend.models.presets import PRESETS  # noqa: E402
+from bench.arguments import positive_int  # noqa: E402
 
 
 def workloads(G, device: torch.device, lattice: int) -> dict:
@@ -120,8 +121,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="release", choices=sorted(PRESETS))
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--lattice", type=int, default=256)
-    parser.add_argument("--rows", type=int, default=12)
+    parser.add_argument("--lattice", type=positive_int, default=256)
+    parser.add_argument("--rows", type=positive_int, default=12)
     parser.add_argument("--only", default="forward,lattice,texture,inversion,tuning")
     args = parser.parse_args()
     device = resolve_device(args.device)

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backend.common import protocol  # noqa: E402
+from bench.arguments import positive_int  # noqa: E402
 from tests.hostile import hostile_message  # noqa: E402
 
 HEAD = {"seed": 1, "resolution": 48, "faces": 1500, "level": 0.0, "texture": 0, "preview": False}
@@ -88,7 +89,7 @@ class Traffic(threading.Thread):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=positive_int, default=8)
     parser.add_argument(
         "--checkpoint", default=str(ROOT.parent / "shared/fixtures/panohead_tiny/G_tiny.pkl")
     )

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backend.common import protocol  # noqa: E402
+from bench.arguments import positive_int  # noqa: E402
 
 
 def payload(vertices: int, texture: int) -> dict[str, np.ndarray]:
@@ -50,9 +51,9 @@ def serve(socket: zmq.Socket, arrays: dict[str, np.ndarray], count: int) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--vertices", type=int, default=100_000)
-    parser.add_argument("--texture", type=int, default=2048)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--vertices", type=positive_int, default=100_000)
+    parser.add_argument("--texture", type=positive_int, default=2048)
+    parser.add_argument("--runs", type=positive_int, default=5)
     parser.add_argument("--no-blender", action="store_true")
     args = parser.parse_args()
 
