@@ -67,16 +67,26 @@ def test_training_resumes_from_a_given_generator():
     assert (before[name] - fresh[name]).abs().max() > 0.1
 
 
-def test_resumed_files_take_the_teachers_framing(tmp_path):
-    """A demo generator file from before the framing was recorded says PanoHead's; trained on
-    the teacher, it takes the teacher's (the demo preset's)."""
+def test_resumed_files_take_the_teachers_framing_and_latent(tmp_path):
+    """A demo generator file from before the framing and the latent's scaling were recorded says
+    PanoHead's framing and StyleGAN's scaling; trained on the teacher, it takes the demo
+    preset's, with its weights."""
     from backend.cli.train_demo import _resumed
     from backend.models.checkpoint import save_generator
 
-    older = dataclasses.replace(demo(), face_quad_y=0.6 / 1.1, face_quad_half=0.5 / 1.1)
-    save_generator(older.build(), tmp_path / "older.safetensors")
+    older = dataclasses.replace(
+        demo(), face_quad_y=0.6 / 1.1, face_quad_half=0.5 / 1.1, normalize_z=True
+    )
+    torch.manual_seed(3)
+    saved = older.build()
+    save_generator(saved, tmp_path / "older.safetensors")
     G, record = _resumed(tmp_path / "older.safetensors")
     assert G.config == demo() and record is None
+    for name, value in saved.state_dict().items():
+        assert torch.equal(G.state_dict()[name], value), name
+    z = torch.randn(1, 8)
+    c = torch.zeros(1, 25)
+    assert not torch.allclose(G.mapping(z, c), G.mapping(1.3 * z, c))
 
 
 @pytest.mark.parametrize(

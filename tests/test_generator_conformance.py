@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from backend.models import GeneratorConfig, load_generator
+from backend.models.presets import demo
 from backend.models.rays import camera_rays
 
 ATOL = 1e-5
@@ -43,6 +45,24 @@ def test_mapping_and_truncation(fixture):
         G.mapping(z, c, truncation_psi=0.7, truncation_cutoff=4),
         out["ws_trunc_psi0.7_cutoff4"],
     )
+
+
+@torch.no_grad()
+def test_the_latents_scale_is_kept_only_where_the_config_says():
+    """StyleGAN (and every official file) maps z and 1.3 z to the same w; the demo's 8-number
+    latent keeps its norm, since each number is one trait of the teacher."""
+    z, c = torch.randn(2, 8), torch.zeros(2, 25)
+    for normalize in (True, False):
+        config = dataclasses.replace(demo(), normalize_z=normalize)
+        torch.manual_seed(0)
+        G = config.build().eval()
+        gap = float((G.mapping(z, c) - G.mapping(1.3 * z, c)).abs().max())
+        assert gap < 1e-5 if normalize else gap > 1e-3
+        assert GeneratorConfig.from_dict(config.to_dict()) == config
+    assert not demo().normalize_z
+    # files written before the setting existed are StyleGAN's
+    older = {k: v for k, v in demo().to_dict().items() if k != "normalize_z"}
+    assert GeneratorConfig.from_dict(older).normalize_z
 
 
 @torch.no_grad()

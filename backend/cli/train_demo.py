@@ -76,14 +76,20 @@ def _resumed(path: Path | None) -> tuple[TriGridGenerator | None, dict | None]:
     if path is None:
         return None, None
     G, preset = load_generator(path), demo()
-    # The framing is the teacher's, whatever the file says (files from before it was recorded
-    # carry PanoHead's).
-    framing = {"face_quad_y": preset.face_quad_y, "face_quad_half": preset.face_quad_half}
-    G.config = dataclasses.replace(G.config, **framing)
-    if G.config != preset:
+    # The framing is the teacher's, and the latent goes in unnormalised, whatever the file says:
+    # files from before these were recorded carry PanoHead's framing and StyleGAN's scaling, and
+    # are trained further as the preset builds them.
+    adopted = {
+        "face_quad_y": preset.face_quad_y,
+        "face_quad_half": preset.face_quad_half,
+        "normalize_z": preset.normalize_z,
+    }
+    if dataclasses.replace(G.config, **adopted) != preset:
         raise ValueError(
             f"--resume {path} is not a demo generator (its architecture differs from the demo "
             "preset's): give a file written by train-demo"
         )
+    weights, G = G.state_dict(), preset.build()
+    G.load_state_dict(weights)
     meta, _ = read_safetensors(path, "cannot be read", "Give a file written by train-demo.")
     return G, json.loads(meta["training"]) if "training" in meta else None

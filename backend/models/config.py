@@ -40,6 +40,7 @@ class GeneratorConfig:
     # mapping network
     mapping_layers: int = 2
     mapping_layer_features: int | None = None
+    normalize_z: bool = True  # StyleGAN's z scaling; see MappingNetwork
     # StyleGAN2 backbone producing the tri-grid
     channel_base: int = 32768
     channel_max: int = 512

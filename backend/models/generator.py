@@ -70,6 +70,7 @@ class TriGridGenerator(nn.Module):
             cfg.channel_max,
             cfg.num_fp16_res,
             cfg.conv_clamp,
+            cfg.normalize_z,
         )
         self.num_ws = self.backbone.num_ws
         self.superresolution = (
@@ -117,6 +118,7 @@ class TriGridGenerator(nn.Module):
                 layer_features=cfg.mapping_layer_features,
                 lr_multiplier=1.0,
                 last_activation="linear",
+                normalize_z=cfg.normalize_z,
             )
             if panohead
             else None

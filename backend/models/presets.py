@@ -35,6 +35,9 @@ def demo() -> GeneratorConfig:
         z_dim=8,
         w_dim=256,
         mapping_layer_features=256,
+        # Each teacher trait is a function of its own latent number, not of its share of z's
+        # norm: normalising 8 numbers would give the same head for z and 1.3 z.
+        normalize_z=False,
         img_resolution=128,
         channel_base=4096,
         channel_max=128,

@@ -9,7 +9,12 @@ from .layers import FullyConnectedLayer, normalize_2nd_moment
 
 
 class MappingNetwork(nn.Module):
-    """MLP from a normalised latent and a normalised label embedding to ``num_ws`` copies of w."""
+    """MLP from a latent and a normalised label embedding to ``num_ws`` copies of w.
+
+    StyleGAN scales z to unit second moment, which with 512 numbers loses nothing (their norm
+    barely varies); with a handful (the demo's 8, one per trait) it throws away the norm, which
+    varies by a quarter between seeds, so ``normalize_z`` can turn it off.
+    """
 
     def __init__(
         self,
@@ -21,10 +26,11 @@ class MappingNetwork(nn.Module):
         layer_features: int | None = None,
         lr_multiplier: float = 0.01,
         last_activation: str = "lrelu",
+        normalize_z: bool = True,
     ) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
-        self.num_layers = num_layers
+        self.num_layers, self.normalize_z = num_layers, normalize_z
         embed_features = w_dim if c_dim > 0 else 0
         layer_features = w_dim if layer_features is None else layer_features
         features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
@@ -47,7 +53,8 @@ class MappingNetwork(nn.Module):
     ) -> torch.Tensor:
         parts = []
         if self.z_dim > 0:
-            parts.append(normalize_2nd_moment(z.to(torch.float32)))
+            z = z.to(torch.float32)
+            parts.append(normalize_2nd_moment(z) if self.normalize_z else z)
         if self.c_dim > 0:
             parts.append(normalize_2nd_moment(self.embed(c.to(torch.float32))))
         x = torch.cat(parts, dim=1)

@@ -148,6 +148,7 @@ class Backbone(nn.Module):
         channel_max: int,
         num_fp16_res: int,
         conv_clamp: float | None,
+        normalize_z: bool = True,
     ) -> None:
         super().__init__()
         self.synthesis = SynthesisNetwork(
@@ -155,5 +156,11 @@ class Backbone(nn.Module):
         )
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(
-            z_dim, c_dim, w_dim, self.num_ws, mapping_layers, mapping_layer_features
+            z_dim,
+            c_dim,
+            w_dim,
+            self.num_ws,
+            mapping_layers,
+            mapping_layer_features,
+            normalize_z=normalize_z,
         )
