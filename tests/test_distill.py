@@ -4,6 +4,10 @@ for the suite; its held-out figures are in tests/test_demo_model.py)."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +20,8 @@ from backend.teacher.distill import (
     teacher_samples,
     train_demo,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_colour_counts_through_the_depth_renders_composite():
@@ -114,3 +120,20 @@ def test_train_demo_refuses_bad_arguments_before_any_work(args, message, tmp_pat
     assert main(["train-demo", *(a.format(tmp=tmp_path) for a in args)]) == 2
     err = capsys.readouterr().err
     assert message in err and "teacher heads" not in err
+
+
+def test_teacher_heads_build_after_torch_has_started_its_threads():
+    """``train-demo --resume`` loads its file, and so starts torch's OpenMP threads, before
+    building the teacher heads in worker processes; forked workers hung there for good."""
+    code = (
+        "import torch; torch.set_num_threads(2); torch.ones(4_000_000).mul(2); "
+        "from backend.teacher.distill import DistillSettings, build_dataset; "
+        "data = build_dataset(DistillSettings(seeds=(1000, 1002), points=300, render=4)); "
+        "print('HEADS', len(data))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert run.returncode == 0, run.stderr
+    assert "HEADS 2" in run.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -89,7 +90,10 @@ def teacher_samples(seed: int, points: int = 24_000, render: int = 20) -> HeadSa
 def build_dataset(settings: DistillSettings, progress: Progress | None = None) -> list[HeadSamples]:
     seeds = range(*settings.seeds)
     data = []
-    with ProcessPoolExecutor(settings.workers) as pool:
+    # Spawned, not forked: a fork of a process whose torch has started its OpenMP threads (as
+    # ``train-demo --resume`` has, loading the file first) hangs at its first parallel op.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(settings.workers, mp_context=spawn) as pool:
         jobs = pool.map(
             teacher_samples,
             seeds,
