@@ -55,9 +55,9 @@ def test_demo_heads_match_the_teacher(demo, seed):
     )
     assert distance < 0.01
     assert min(ious) >= 0.95
-    # The issue asks 28 dB; the bundled file gets 32.1, 30.0 and 25.9 (the one before it, which
-    # normalised z: 28.9, 27.1, 22.5), so this only guards against going back.
-    assert np.mean(psnrs) >= 25.0
+    # The issue asks 28 dB; the bundled file gets 33.7, 31.5 and 26.6 (the one before it, trained
+    # without eye and hair points: 32.1, 30.0, 25.9), so this only guards against going back.
+    assert np.mean(psnrs) >= 26.0
 
 
 def test_seeds_give_different_heads(demo):

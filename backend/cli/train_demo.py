@@ -20,7 +20,7 @@ COMMAND = "python -m backend train-demo"
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train-demo", help="rebuild the bundled demo generator (CPU, ~75 min on 2 cores)"
+        "train-demo", help="rebuild the bundled demo generator (CPU, ~35 min on 2 cores)"
     )
     defaults = DistillSettings()
     p.add_argument("--first-seed", type=int, default=defaults.seeds[0])

@@ -1,11 +1,12 @@
 """Distilling the teacher family into the demo tri-grid generator, on a CPU.
 
 Data: for each training seed, the teacher head of ``seed_latent(seed, 8)``; points near its
-surface (most), around it (hair zone) and across the box, with the teacher's raw density and
-colour (the nearest surface's, inside too); and one small render from a random view. Loss:
-density (Huber, heavier near the surface), colour in the band renders composite through (see
-``colour_weight``), and a render loss (image and mask) through PanoRig's own renderer. The
-generator learns z -> head, so unseen seeds give new heads of the family.
+surface (most: two thirds around the skin, one third over eyes and hair), around it (hair
+zone) and across the box, with the teacher's raw density and colour (the nearest surface's,
+inside too); and one small render from a random view. Loss: density (Huber, heavier near
+the surface), colour in the band renders composite through (see ``colour_weight``), and a
+render loss (image and mask) through PanoRig's own renderer. The generator learns z -> head,
+so unseen seeds give new heads of the family.
 """
 
 from __future__ import annotations
@@ -65,9 +66,11 @@ def teacher_samples(seed: int, points: int = 24_000, render: int = 20) -> HeadSa
     z = seed_latent(seed, LATENT_DIM).numpy()[0]
     head = teacher_head(z, resolution=render)
     rng = np.random.default_rng(seed)
-    surface = head.samples.points
     n_near, n_zone = int(0.45 * points), int(0.2 * points)
-    near = surface[rng.integers(len(surface), size=n_near)] + rng.normal(0, 0.006, (n_near, 3))
+    parts = head.surface_points(n_near // 3, rng)  # eyes and hair
+    surface = head.samples.points  # skin
+    skin = surface[rng.integers(len(surface), size=n_near - len(parts))]
+    near = np.concatenate([skin, parts]) + rng.normal(0, 0.006, (n_near, 3))
     zone = surface[rng.integers(len(surface), size=n_zone)] + rng.normal(0, 0.03, (n_zone, 3))
     box = rng.uniform(-0.5, 0.5, (points - n_near - n_zone, 3))
     p = np.concatenate([near, zone, box])

@@ -217,19 +217,71 @@ class TeacherHead(ImplicitHead):
         above = p[:, 1] - line  # > 0 where hair may grow
         shell = np.maximum(skin - thickness, -above)
         hair = shell if thickness > 1e-4 else np.full(len(p), np.inf)
-        if t.hair_length > 0.05 and thickness > 1e-4:
+        if thickness > 1e-4:
             # long hair: a rounded mass over the back of the head, falling toward the shoulders,
             # kept behind the ears
-            centre = np.array([0.0, self.nape + 0.03 * SCALE, self.back + 0.035 * SCALE])
-            radii = SCALE * np.array([0.08, 0.05 + 0.07 * t.hair_length, 0.04])
+            centre, radii = self._curtain()
             q = (p - centre) / radii
             curtain = (np.linalg.norm(q, axis=1) - 1) * radii.min()
             behind_ears = p[:, 2] - (self.eye_centres[:, 2].mean() - 0.075 * SCALE)
             hair = np.minimum(hair, np.maximum(curtain, behind_ears))
         if t.bun > 1e-3:
-            centre = self.crown + np.array([0.0, -0.02, -0.09]) * SCALE
+            centre = self._bun_centre()
             hair = np.minimum(hair, np.linalg.norm(p - centre, axis=1) - SCALE * t.bun)
         return hair
+
+    def surface_points(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """Up to ``count`` points on the head's outer surface over the eyes and the hair.
+
+        Training points drawn around the skin leave these nearly unsampled (the hair's outside
+        sits up to 1.4 cm off the skin, long hair and a bun further; an iris is a few
+        millimetres), and a student then paints them blurred. Candidates come from each
+        part's own surface, in equal shares; those buried in another part are dropped.
+        """
+        t = self.traits
+        parts = [self._sphere(self.eye_centres, self.eye_radius, count, rng, front=0.5)]
+        thickness = SCALE * t.hair_thickness
+        if thickness > 1e-4:
+            pick = rng.integers(len(self.samples.points), size=2 * count)
+            parts.append(self.samples.points[pick] + thickness * self.samples.normals[pick])
+            centre, radii = self._curtain()
+            parts.append(centre + radii * _directions(count, rng))
+            if t.bun > 1e-3:
+                parts.append(self._sphere(self._bun_centre()[None], SCALE * t.bun, count, rng))
+        kept = []
+        for candidates in parts:
+            sdf, _ = self.field(candidates)
+            on = candidates[np.abs(sdf) < 0.003]
+            kept.append(on[: count // len(parts)])
+        return np.concatenate(kept)
+
+    @staticmethod
+    def _sphere(
+        centres: np.ndarray,
+        radius: float,
+        count: int,
+        rng: np.random.Generator,
+        front: float = -1.0,
+    ) -> np.ndarray:
+        """``count`` points on spheres around ``centres``, facing +z beyond ``front``."""
+        d = _directions(4 * count, rng)
+        d = d[d[:, 2] > front][:count]
+        return centres[rng.integers(len(centres), size=len(d))] + radius * d
+
+    def _curtain(self) -> tuple[np.ndarray, np.ndarray]:
+        """Long hair's ellipsoid: centre and radii.
+
+        Below hair length 0.05 it shrinks into the head (from 0.6 of its size it is buried):
+        switched on at a threshold, it covered the back of the head with hair at once, a step
+        in the latent that a smooth generator blurs into a half-grown curtain on either side.
+        """
+        length = self.traits.hair_length
+        centre = np.array([0.0, self.nape + 0.03 * SCALE, self.back + 0.035 * SCALE])
+        radii = SCALE * np.array([0.08, 0.05 + 0.07 * length, 0.04])
+        return centre, radii * (0.6 + 0.4 * min(length / 0.05, 1.0))
+
+    def _bun_centre(self) -> np.ndarray:
+        return self.crown + np.array([0.0, -0.02, -0.09]) * SCALE
 
     def field(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = np.asarray(points, np.float64)
@@ -245,6 +297,12 @@ class TeacherHead(ImplicitHead):
         stripes = 0.85 + 0.15 * np.sin(60 * angle + 25 * p[:, 1])
         colour[on_hair] = np.clip(self.traits.hair * stripes[on_hair, None], 0, 1)
         return sdf, colour
+
+
+def _directions(count: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform unit vectors."""
+    d = rng.normal(size=(count, 3))
+    return d / np.linalg.norm(d, axis=1, keepdims=True).clip(1e-12)
 
 
 def _occupancy(surface: np.ndarray) -> np.ndarray:
