@@ -113,13 +113,18 @@ def test_the_snapshot_builds_an_eg3d_generator(fixture):
 
 
 @torch.no_grad()
-def test_synthesis_has_no_mask_and_forward_no_camera_adaptation(fixture, ours):
-    """EG3D renders no mask, and G(z, c) is synthesis(mapping(z, c), c) from c as given."""
+def test_synthesis_has_no_mask_and_forward_no_camera_adaptation(fixture):
+    """EG3D renders no mask, and G(z, c) is synthesis(mapping(z, c), c) from c as given.
+
+    Both sides are computed here: the fixture's ws match a mapping run on another CPU only to
+    rounding, and which SIMD kernels run decides the last bits."""
     G, inp, _ = fixture
     res = G(inp["z"], inp["c"], noise_mode="const", deterministic=True)
     assert set(res) == {"image", "image_raw", "image_depth", "feature_image", "delta_c"}
     assert torch.equal(res["delta_c"], torch.zeros(2, 3))
-    assert torch.equal(res["image"], ours["image"])
+    ws = G.mapping(inp["z"], inp["c"])
+    direct = G.synthesis(ws, inp["c"], noise_mode="const", deterministic=True)
+    assert torch.equal(res["image"], direct["image"])
 
 
 @pytest.mark.parametrize(
