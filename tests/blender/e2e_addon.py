@@ -130,7 +130,7 @@ report["reconnect_error"] = state.last_error
 report["reconnect_labels"] = sorted(labels)
 # The same with "Cancel the job" chosen: cancelled, nothing added, no stale label.
 prefs.on_reconnect = "CANCEL"
-settings.seed, settings.resolution, settings.texture = 3, 192, "512"  # long enough to cancel
+settings.seed, settings.resolution, settings.texture = 3, 320, "512"  # long enough to cancel
 pump_until(lambda: state.status.startswith("Connected"), 20)
 assert bpy.ops.panorig.generate() == {"FINISHED"}
 pump_until(lambda: state.stage not in ("", "queued", "starting"), 60)
