@@ -109,6 +109,8 @@ def test_resumed_files_take_the_teachers_framing_and_latent(tmp_path):
         (["--out", "/proc/demo.safetensors"], "/proc is not writable"),
         (["--lr", "nan"], "--lr nan is out of range"),
         (["--lr", "-1"], "--lr -1.0 is out of range"),
+        (["--render-weight", "inf"], "--render-weight inf is out of range"),
+        (["--render-weight", "-0.5"], "--render-weight -0.5 is out of range"),
         (["--resume", "{tmp}/none.safetensors"], "checkpoint not found"),
         (["--resume", "{tmp}/tiny.safetensors"], "is not a demo generator"),
     ],

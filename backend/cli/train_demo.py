@@ -28,6 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate (cosine)")
     p.add_argument(
+        "--render-weight",
+        type=float,
+        default=defaults.render_weight,
+        help="weight of the rendered-image loss against the point losses",
+    )
+    p.add_argument(
         "--resume",
         type=Path,
         help="train this demo generator file further instead of a new one "
@@ -47,12 +53,17 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--steps and --workers must be at least 1 and --first-seed at least 0")
     if not (math.isfinite(args.lr) and 0 < args.lr <= 0.1):
         raise ValueError(f"--lr {args.lr} is out of range: give a rate above 0 and at most 0.1")
+    if not (math.isfinite(args.render_weight) and 0 <= args.render_weight <= 100):
+        raise ValueError(
+            f"--render-weight {args.render_weight} is out of range: give a weight from 0 to 100"
+        )
     start, earlier = _resumed(args.resume)
     writable_file(args.out)
     settings = DistillSettings(
         seeds=(args.first_seed, args.first_seed + args.heads),
         steps=args.steps,
         lr=args.lr,
+        render_weight=args.render_weight,
         workers=args.workers,
     )
     with progress_bar("teacher heads") as bar:
@@ -61,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         G, record = train_demo(settings, data, bar, resume=start)
     record["command"] = (
         f"{COMMAND} --first-seed {args.first_seed} --heads {args.heads} --steps {args.steps}"
-        f" --lr {args.lr:g}" + (f" --resume {args.resume}" if args.resume else "")
+        f" --lr {args.lr:g} --render-weight {args.render_weight:g}"
+        + (f" --resume {args.resume}" if args.resume else "")
     )
     if earlier is not None:
         record["resumed_from"] = earlier
