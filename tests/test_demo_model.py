@@ -55,9 +55,9 @@ def test_demo_heads_match_the_teacher(demo, seed):
     )
     assert distance < 0.01
     assert min(ious) >= 0.95
-    # The issue asks 28 dB; the bundled file gets 33.7, 31.5 and 26.6 (the one before it, trained
-    # without eye and hair points: 32.1, 30.0, 25.9), so this only guards against going back.
-    assert np.mean(psnrs) >= 26.0
+    # The issue asks 28 dB; the bundled file gets 34.6, 32.2 and 28.9 (the one before it, trained
+    # 5,000 steps less and with the rendered views weighed 0.5, not 4: 33.7, 31.5 and 26.6).
+    assert np.mean(psnrs) >= 28.0
 
 
 def test_seeds_give_different_heads(demo):
