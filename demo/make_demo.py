@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script, from demo/: the backend's option parsers
+
+from backend.cli.options import check_seeds, parse_int_ranges  # noqa: E402
 
 
 def free_port() -> int:
@@ -55,7 +58,7 @@ def main() -> int:
     # a fair head with short dark hair (3) and the darkest skin (13) among seeds 0-15 of the demo
     # family (at psi 1, its own variety); seed 8, long ash hair in a bun, is more striking but the
     # one the student fits worst (22.8 dB from its teacher, its hair painted greenish)
-    parser.add_argument("--seeds", default="3,13")
+    parser.add_argument("--seeds", type=parse_int_ranges, default="3,13")
     parser.add_argument(
         "--photo",
         default="astronaut",
@@ -64,6 +67,10 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "out")
     args = parser.parse_args()
+    try:
+        check_seeds(args.seeds)
+    except ValueError as e:
+        parser.error(str(e))
     args.out.mkdir(parents=True, exist_ok=True)
     photo = portrait(args.photo, args.out)
     times: dict[str, float] = {}
@@ -121,7 +128,7 @@ def main() -> int:
                     str(ROOT / "demo" / "blender_demo.py"),
                     str(archive),
                     address,
-                    args.seeds,
+                    ",".join(map(str, args.seeds)),
                     args.flame,
                     photo,
                     str(args.out),
